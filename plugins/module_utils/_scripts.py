@@ -1,0 +1,256 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Remote scripts for POSIX sh and PowerShell, and the parser of their output.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+
+A script runs a sequence of azcmagent invocations ("steps"). Each step prints
+``##arcguard:begin N`` before and ``##arcguard:end N RC`` after its output, on
+stdout and on stderr, so the controller can tell which steps ran, what each
+printed and how each ended. The script stops at the first failing step and exits
+with its return code. Secret values (the proxy URL) travel on standard input,
+never on the command line.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+MARK = "##arcguard:"
+MISSING_RC = 127
+TIMEOUT_RCS = (124, 137)
+
+POSIX_LOCATIONS = ("/opt/azcmagent/bin/azcmagent", "/usr/bin/azcmagent", "/usr/local/bin/azcmagent")
+WINDOWS_SUFFIX = "\\AzureConnectedMachineAgent\\azcmagent.exe"
+
+
+class Secret:
+    """A value passed through standard input instead of the command line."""
+
+    def __init__(self, value: str, shown: str = "********"):
+        self.value = value
+        self.shown = shown
+
+    def __repr__(self) -> str:
+        return "Secret(%r)" % self.shown
+
+    def __eq__(self, other):
+        return isinstance(other, Secret) and other.value == self.value
+
+    def __hash__(self):
+        return hash(self.value)
+
+
+def display_argv(argv):
+    """The argv as it may be shown to users: secrets replaced by their redacted form."""
+    return [a.shown if isinstance(a, Secret) else a for a in argv]
+
+
+def _secrets(steps):
+    found = []
+    for argv in steps:
+        for arg in argv:
+            if isinstance(arg, Secret) and arg not in found:
+                found.append(arg)
+    return found
+
+
+def stdin_data(steps) -> str | None:
+    """What to send on standard input for these steps (one secret per line), or None."""
+    secrets = _secrets(steps)
+    if not secrets:
+        return None
+    return "".join(s.value + "\n" for s in secrets)
+
+
+# --------------------------------------------------------------------------- POSIX
+
+
+def posix_quote(arg: str) -> str:
+    return shlex.quote(arg)
+
+
+def posix_script(steps, executable=None, timeout=None) -> str:
+    """A /bin/sh script that runs each step (a list of azcmagent arguments) in order."""
+    lines = []
+    secrets = _secrets(steps)
+    for index, _secret in enumerate(secrets):
+        lines.append("IFS= read -r S%d || true" % index)
+    if executable:
+        lines.append("A=%s" % posix_quote(executable))
+        lines.append('if [ ! -x "$A" ]; then echo %s; exit %d; fi' % (posix_quote(MARK + "missing"), MISSING_RC))
+    else:
+        lines.append("A=")
+        lines.append('for c in %s; do if [ -x "$c" ]; then A=$c; break; fi; done'
+                     % " ".join(posix_quote(p) for p in POSIX_LOCATIONS))
+        lines.append('if [ -z "$A" ]; then A=$(command -v azcmagent 2>/dev/null) || A=; fi')
+        lines.append('if [ -z "$A" ]; then echo %s; exit %d; fi' % (posix_quote(MARK + "missing"), MISSING_RC))
+    lines.append("echo %s\"$A\"" % posix_quote(MARK + "exe "))
+    if timeout:
+        lines.append("T=")
+        lines.append("if command -v timeout >/dev/null 2>&1; then T='timeout -k 5 %d'; fi" % int(timeout))
+        prefix = "$T "
+    else:
+        prefix = ""
+    for number, argv in enumerate(steps, 1):
+        words = []
+        for arg in argv:
+            if isinstance(arg, Secret):
+                words.append('"$S%d"' % secrets.index(arg))
+            else:
+                words.append(posix_quote(arg))
+        begin = posix_quote("%sbegin %d" % (MARK, number))
+        lines.append("echo %s; echo %s >&2" % (begin, begin))
+        lines.append('%s"$A" %s' % (prefix, " ".join(words)))
+        lines.append("r=$?")
+        lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
+                     % (MARK, number, MARK, number))
+        lines.append('if [ "$r" -ne 0 ]; then exit "$r"; fi')
+    lines.append("exit 0")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------- PowerShell
+
+
+def ps_quote(arg: str) -> str:
+    """A PowerShell single-quoted string literal (only the quote is special inside)."""
+    # PowerShell treats the typographic single quotes as quotes too: double every one.
+    out = []
+    for ch in arg:
+        out.append(ch)
+        if ch in "'\u2018\u2019\u201a\u201b":
+            out.append(ch)
+    return "'" + "".join(out) + "'"
+
+
+def powershell_script(steps, executable=None, timeout=None) -> str:
+    """A PowerShell script that runs each step in order.
+
+    It uses only the constructs listed in tests/windows/README.md; the WinRM test
+    endpoint refuses anything else. ``timeout`` is not applied on Windows (the task
+    keyword ``timeout`` bounds the whole task there).
+    """
+    del timeout
+    lines = []
+    secrets = _secrets(steps)
+    if secrets:
+        lines.append("$S = @($input)")
+    if executable:
+        lines.append("$A = %s" % ps_quote(executable))
+    else:
+        lines.append("$A = $env:ProgramW6432")
+        lines.append("if (-not $A) { $A = $env:ProgramFiles }")
+        lines.append("$A = $A + %s" % ps_quote(WINDOWS_SUFFIX))
+    lines.append("if (-not (Test-Path -LiteralPath $A)) { Write-Output %s; exit %d }"
+                 % (ps_quote(MARK + "missing"), MISSING_RC))
+    lines.append("Write-Output (%s + $A)" % ps_quote(MARK + "exe "))
+    for number, argv in enumerate(steps, 1):
+        words = []
+        for arg in argv:
+            if isinstance(arg, Secret):
+                words.append("$S[%d]" % secrets.index(arg))
+            else:
+                words.append(ps_quote(arg))
+        begin = ps_quote("%sbegin %d" % (MARK, number))
+        end = ps_quote("%send %d " % (MARK, number))
+        lines.append("Write-Output %s; [Console]::Error.WriteLine(%s)" % (begin, begin))
+        lines.append("& $A %s" % " ".join(words))
+        lines.append("$r = $LASTEXITCODE")
+        lines.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
+        lines.append("if ($r -ne 0) { exit $r }")
+    lines.append("exit 0")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def build_script(shell_family: str, steps, executable=None, timeout=None) -> str:
+    if shell_family == "powershell":
+        return powershell_script(steps, executable, timeout)
+    return posix_script(steps, executable, timeout)
+
+
+# ---------------------------------------------------------------------- results
+
+_BEGIN = re.compile(r"^##arcguard:begin (\d+)\r?$")
+_END = re.compile(r"^##arcguard:end (\d+) (-?\d+)\r?$")
+
+
+class StepResult:
+    __slots__ = ("number", "rc", "stdout", "stderr")
+
+    def __init__(self, number, rc=None, stdout="", stderr=""):
+        self.number = number
+        self.rc = rc  # None: started but never finished (killed, hung, lost)
+        self.stdout = stdout
+        self.stderr = stderr
+
+    def __repr__(self):
+        return "StepResult(%r, rc=%r, stdout=%r, stderr=%r)" % (self.number, self.rc, self.stdout, self.stderr)
+
+
+def _split(stream: str):
+    """Split one stream into (preamble, {number: (text, rc or None)})."""
+    preamble = []
+    found = {}
+    current = None
+    buf = []
+    for line in stream.splitlines(True):
+        bare = line.rstrip("\n")
+        m = _BEGIN.match(bare)
+        if m:
+            if current is not None:
+                found[current] = ("".join(buf), None)
+            current = int(m.group(1))
+            buf = []
+            continue
+        m = _END.match(bare)
+        if m and current is not None and int(m.group(1)) == current:
+            text = "".join(buf)
+            # the end marker is printed after a newline of its own
+            if text.endswith("\r\n"):
+                text = text[:-2]
+            elif text.endswith("\n"):
+                text = text[:-1]
+            found[current] = (text, int(m.group(2)))
+            current = None
+            buf = []
+            continue
+        if current is None:
+            preamble.append(line)
+        else:
+            buf.append(line)
+    if current is not None:
+        found[current] = ("".join(buf), None)
+    return "".join(preamble), found
+
+
+class ScriptResult:
+    """What a script printed, split per step."""
+
+    def __init__(self, rc, stdout, stderr):
+        self.rc = rc
+        self.stdout = stdout
+        self.stderr = stderr
+        pre_out, out = _split(stdout or "")
+        pre_err, err = _split(stderr or "")
+        self.preamble_stdout = pre_out
+        self.preamble_stderr = pre_err
+        self.missing = any(line.strip() == MARK + "missing" for line in pre_out.splitlines())
+        self.executable = None
+        for line in pre_out.splitlines():
+            if line.startswith(MARK + "exe "):
+                self.executable = line[len(MARK + "exe "):].rstrip("\r")
+        self.steps = []
+        for number in sorted(set(out) | set(err)):
+            text_out, rc_out = out.get(number, ("", None))
+            text_err, rc_err = err.get(number, ("", None))
+            rc = rc_out if rc_out is not None else rc_err
+            self.steps.append(StepResult(number, rc, text_out, text_err))
+
+    def step(self, number):
+        for s in self.steps:
+            if s.number == number:
+                return s
+        return None

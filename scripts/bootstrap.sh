@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Install what the demo and the tests need, on a fresh Debian machine (run as root).
+# Idempotent and cached: a second call does nothing that is already done.
+#
+#   scripts/bootstrap.sh [python] [collection] [podman] [image] [chromium]
+#
+#   python      .venv with requirements-dev.txt (pinned)
+#   collection  build the collection tarball and install it into build/collections
+#   podman      podman, runc, debootstrap from Debian packages
+#   image       the local Debian container image localhost/arcguard-debian (no registry needed)
+#   chromium    Debian's headless Chromium (for the audit report tests)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=$ROOT/.venv
+BUILD=$ROOT/build
+mkdir -p "$BUILD"
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+
+apt_ready=0
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    log "need root to install: ${missing[*]}"; return 1
+  fi
+  if [ $apt_ready = 0 ]; then
+    log "apt-get update"
+    apt-get update -qq >/dev/null
+    apt_ready=1
+  fi
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+do_python() {
+  local stamp="$VENV/.arcguard-requirements"
+  local want
+  want=$(sha256sum "$ROOT/requirements-dev.txt" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$VENV/bin/ansible-playbook" ]; then
+    return 0
+  fi
+  if ! python3 -c 'import ensurepip' 2>/dev/null; then apt_install python3-venv; fi
+  [ -x "$VENV/bin/python" ] || { log "creating $VENV"; python3 -m venv "$VENV"; }
+  log "installing Python requirements (a few minutes on a fresh machine)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/requirements-dev.txt"
+  echo "$want" > "$stamp"
+}
+
+do_collection() {
+  # Build from a clean copy of the tracked files and install the tarball, so tests run what users get.
+  local dest=$BUILD/collections
+  rm -rf "$BUILD/dist" "$dest/ansible_collections/arcguard"
+  mkdir -p "$BUILD/dist" "$dest"
+  "$VENV/bin/ansible-galaxy" collection build "$ROOT" --output-path "$BUILD/dist" --force >/dev/null
+  "$VENV/bin/ansible-galaxy" collection install "$BUILD"/dist/arcguard-azcmagent-*.tar.gz \
+    -p "$dest" --force --no-deps >/dev/null
+  log "collection built and installed in $dest"
+}
+
+do_podman() {
+  apt_install podman runc debootstrap uidmap slirp4netns fuse-overlayfs
+}
+
+do_image() {
+  do_podman
+  export CONTAINERS_CONF=$ROOT/tests/containers.conf
+  if podman image exists localhost/arcguard-debian 2>/dev/null; then return 0; fi
+  local cache=$BUILD/image/debian-bookworm.tar
+  if [ ! -f "$cache" ]; then
+    local dir=$BUILD/image/rootfs
+    rm -rf "$dir"; mkdir -p "$dir"
+    log "debootstrap bookworm (about a minute)"
+    debootstrap --variant=minbase --include=python3 bookworm "$dir" >"$BUILD/image/debootstrap.log" 2>&1 \
+      || { tail -20 "$BUILD/image/debootstrap.log" >&2; return 1; }
+    tar -C "$dir" -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
+    rm -rf "$dir"
+  fi
+  podman import "$cache" localhost/arcguard-debian >/dev/null
+  log "image localhost/arcguard-debian ready"
+}
+
+do_chromium() {
+  apt_install chromium chromium-driver fonts-dejavu-core
+}
+
+[ $# -gt 0 ] || set -- python collection
+for what in "$@"; do
+  case $what in
+    python) do_python ;;
+    collection) do_python; do_collection ;;
+    podman) do_podman ;;
+    image) do_image ;;
+    chromium) do_chromium ;;
+    *) log "unknown component: $what"; exit 2 ;;
+  esac
+done
