@@ -5,7 +5,6 @@ export VENV=$ROOT/.venv
 export PATH=$VENV/bin:$PATH
 # the collection as users get it: built tarball, installed (scripts/bootstrap.sh collection)
 export ANSIBLE_COLLECTIONS_PATH=$ROOT/build/collections
-export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
 export ANSIBLE_NOCOLOR=1
 export ANSIBLE_FORCE_COLOR=0
 export ANSIBLE_HOST_KEY_CHECKING=false
