@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What we know of azcmagent: its local properties and the extension catalog.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+"""
+
+from __future__ import annotations
+
+# Property types
+BOOL = "bool"
+INT = "int"
+STR = "str"
+ENUM = "enum"
+PORTS = "ports"          # list of TCP ports
+NAMES = "extensions"     # list of Publisher/Type names
+BYPASS = "bypass"        # list of proxy bypass service names
+
+LIST_TYPES = (PORTS, NAMES, BYPASS)
+
+ALLOW_NONE = "Allow/None"
+
+# The local properties, in the order `azcmagent config list` prints them.
+PROPERTIES = {
+    "incomingconnections.enabled": {"type": BOOL, "default": True, "since": (1, 35), "preview": True},
+    "incomingconnections.ports": {"type": PORTS, "default": [], "since": (1, 16), "preview": True},
+    "connection.type": {"type": ENUM, "default": "default", "values": ("default", "direct", "gateway"),
+                        "since": (1, 40), "preview": True},
+    "proxy.url": {"type": STR, "default": "", "since": (1, 13)},
+    "proxy.bypass": {"type": BYPASS, "default": [], "since": (1, 15)},
+    "extensions.allowlist": {"type": NAMES, "default": [], "since": (1, 16)},
+    "extensions.blocklist": {"type": NAMES, "default": [], "since": (1, 16)},
+    "guestconfiguration.enabled": {"type": BOOL, "default": True, "since": (1, 16)},
+    "extensions.enabled": {"type": BOOL, "default": True, "since": (1, 17)},
+    "config.mode": {"type": ENUM, "default": "full", "values": ("full", "monitor"), "since": (1, 18)},
+    "guestconfiguration.agent.cpulimit": {"type": INT, "default": 5, "since": (1, 39), "min": 1, "max": 100},
+    "extensions.agent.cpulimit": {"type": INT, "default": 5, "since": (1, 39), "min": 1, "max": 100},
+}
+
+# Proxy bypass values and the agent version that added each.
+BYPASS_VALUES = {"AAD": (1, 15), "ARM": (1, 15), "Arc": (1, 15), "ArcData": (1, 36), "AMA": (1, 45)}
+
+# Settings that monitor mode decides for itself: the lists cannot change while the agent is in
+# monitor mode, and what `config list` shows for them then may be the effective values instead
+# of the stored ones.
+MONITOR_SHADOWED = ("extensions.allowlist", "extensions.blocklist",
+                    "guestconfiguration.enabled", "incomingconnections.enabled")
+
+# Module option -> azcmagent property
+OPTION_PROPERTIES = {
+    "mode": "config.mode",
+    "extensions_allowlist": "extensions.allowlist",
+    "extensions_blocklist": "extensions.blocklist",
+    "guestconfiguration_enabled": "guestconfiguration.enabled",
+    "extensions_enabled": "extensions.enabled",
+    "incomingconnections_enabled": "incomingconnections.enabled",
+    "incomingconnections_ports": "incomingconnections.ports",
+    "proxy_url": "proxy.url",
+    "proxy_bypass": "proxy.bypass",
+}
+
+
+def version_text(version) -> str:
+    return ".".join(str(p) for p in version)
+
+
+# The extension catalog. Each alias names one extension; `windows` and `linux` give its
+# Publisher/Type per OS (None: not available there). `scripts`: it runs arbitrary scripts.
+EXTENSIONS = {
+    "azure_monitor_agent": {
+        "title": "Azure Monitor Agent",
+        "windows": "Microsoft.Azure.Monitor/AzureMonitorWindowsAgent",
+        "linux": "Microsoft.Azure.Monitor/AzureMonitorLinuxAgent",
+    },
+    "defender_endpoint": {
+        "title": "Microsoft Defender for Endpoint",
+        "windows": "Microsoft.Azure.AzureDefenderForServers/MDE.Windows",
+        "linux": "Microsoft.Azure.AzureDefenderForServers/MDE.Linux",
+    },
+    "qualys": {
+        "title": "Qualys vulnerability assessment",
+        "windows": "Qualys/WindowsAgent.AzureSecurityCenter",
+        "linux": "Qualys/LinuxAgent.AzureSecurityCenter",
+    },
+    "defender_sql": {
+        "title": "Microsoft Defender for SQL",
+        "windows": "Microsoft.Azure.AzureDefenderForSQL/AdvancedThreatProtection.Windows",
+        "linux": None,
+    },
+    "log_analytics": {
+        "title": "Log Analytics agent (legacy)",
+        "windows": "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent",
+        "linux": "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux",
+    },
+    "dependency_agent": {
+        "title": "Dependency agent",
+        "windows": "Microsoft.Azure.Monitoring.DependencyAgent/DependencyAgentWindows",
+        "linux": "Microsoft.Azure.Monitoring.DependencyAgent/DependencyAgentLinux",
+    },
+    "custom_script": {
+        "title": "Custom Script",
+        "windows": "Microsoft.Compute/CustomScriptExtension",
+        "linux": "Microsoft.Azure.Extensions/CustomScript",
+        "scripts": True,
+    },
+    "run_command": {
+        "title": "Run Command",
+        "windows": "Microsoft.CPlat.Core/RunCommandHandlerWindows",
+        "linux": "Microsoft.CPlat.Core/RunCommandHandlerLinux",
+        "scripts": True,
+    },
+    "hybrid_worker": {
+        "title": "Hybrid Runbook Worker",
+        "windows": "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForWindows",
+        "linux": "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux",
+        "scripts": True,
+    },
+    "key_vault": {
+        "title": "Key Vault",
+        "windows": "Microsoft.Azure.Key.Vault/KeyVaultForWindows",
+        "linux": "Microsoft.Azure.Key.Vault/KeyVaultForLinux",
+    },
+    "change_tracking": {
+        "title": "Change Tracking",
+        "windows": "Microsoft.Azure.ChangeTrackingAndInventory/ChangeTracking-Windows",
+        "linux": "Microsoft.Azure.ChangeTrackingAndInventory/ChangeTracking-Linux",
+    },
+    "update_assessment": {
+        "title": "Update Manager assessment",
+        "windows": "Microsoft.SoftwareUpdateManagement/WindowsOsUpdateExtension",
+        "linux": "Microsoft.SoftwareUpdateManagement/LinuxOsUpdateExtension",
+    },
+    "update_patching": {
+        "title": "Update Manager patching",
+        "windows": "Microsoft.CPlat.Core/WindowsPatchExtension",
+        "linux": "Microsoft.CPlat.Core/LinuxPatchExtension",
+    },
+    "admin_center": {
+        "title": "Windows Admin Center",
+        "windows": "Microsoft.AdminCenter/AdminCenter",
+        "linux": None,
+    },
+    "entra_login": {
+        "title": "Microsoft Entra ID login",
+        "windows": "Microsoft.Azure.ActiveDirectory/AADLoginForWindows",
+        "linux": "Microsoft.Azure.ActiveDirectory/AADSSHLoginForLinux",
+    },
+    "sql_server": {
+        "title": "SQL Server enabled by Azure Arc",
+        "windows": "Microsoft.AzureData/WindowsAgent.SqlServer",
+        "linux": "Microsoft.AzureData/LinuxAgent.SqlServer",
+    },
+}
+
+# Names that appear in Microsoft's documentation but are not the real Publisher/Type:
+# name (lower case) -> (alias, os, what to say)
+DOCUMENTED_MISTAKES = {
+    "microsoft.azure.automation/hybridworkerforlinux": (
+        "hybrid_worker", "linux",
+        "the documentation's blocklist example writes the Hybrid Worker for Linux as "
+        "Microsoft.Azure.Automation/HybridWorkerForLinux; the extension's real name is "
+        "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux"),
+}
+
+
+def _build_index():
+    index = {}
+    for alias, entry in EXTENSIONS.items():
+        for os_name in ("windows", "linux"):
+            name = entry.get(os_name)
+            if name:
+                index[name.lower()] = (alias, os_name)
+    return index
+
+
+NAME_INDEX = _build_index()
+
+
+def lookup_name(name: str):
+    """(alias, os) for a known Publisher/Type name (case-insensitive), or None."""
+    return NAME_INDEX.get(name.lower())
+
+
+def resolve_alias(alias: str, os_name: str):
+    """The Publisher/Type of an alias on an OS; None where the extension does not exist there."""
+    return EXTENSIONS[alias].get(os_name)
+
+
+def runs_scripts(name: str) -> bool:
+    found = lookup_name(name)
+    if found:
+        return bool(EXTENSIONS[found[0]].get("scripts"))
+    mistake = DOCUMENTED_MISTAKES.get(name.lower())
+    return bool(mistake and EXTENSIONS[mistake[0]].get("scripts"))

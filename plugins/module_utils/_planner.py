@@ -1,0 +1,521 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From the task's options and the agent's settings to an ordered list of azcmagent calls.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+
+Pure code: no I/O. ``desired_state()`` validates and normalises the options before
+anything runs on the target (errors raise ``PlanError``); ``plan()`` compares with
+what the agent reported and returns the steps that make them equal, in an order
+the agent accepts.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from urllib.parse import urlsplit
+
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.module_utils._scripts import Secret
+
+
+class PlanError(ValueError):
+    """Bad input or an impossible request: nothing has been written."""
+
+
+NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?/[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?$")
+PROPERTY_RE = re.compile(r"^[a-z][a-z0-9]*(?:\.[a-z][a-z0-9]*)+$")
+SLASH_LOOKALIKES = "\u2215\u2044\u29f8\uff0f\u2571\u0338\u337a\u2f03"
+QUOTE_LOOKALIKES = "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2032\u2033"
+REDACTED = "********"
+
+
+def _describe_char(ch):
+    try:
+        return "U+%04X %s" % (ord(ch), unicodedata.name(ch))
+    except ValueError:
+        return "U+%04X" % ord(ch)
+
+
+def check_value(what: str, value: str, os_name: str):
+    """Refuse text that the agent cannot receive intact as one command-line argument."""
+    if not isinstance(value, str):
+        value = str(value)
+    for ch in value:
+        if ch == "\x00" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
+            raise PlanError("%s contains a control character (%s): %r" % (what, _describe_char(ch), value))
+    if value.startswith("-"):
+        raise PlanError("%s must not start with '-' (azcmagent would read it as a flag): %r" % (what, value))
+    if os_name == "windows" and '"' in value:
+        raise PlanError("%s contains a double quote, which Windows PowerShell cannot pass to a native "
+                        "program intact: %r" % (what, value))
+    if os_name == "windows" and value.endswith("\\"):
+        raise PlanError("%s ends with a backslash, which Windows command-line parsing would not pass "
+                        "intact: %r" % (what, value))
+    return value
+
+
+def redact_url(url: str) -> str:
+    """The proxy URL with any user name and password replaced."""
+    if not url or "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return REDACTED + url[url.rfind("@"):]
+    return scheme + "://" + REDACTED + rest[rest.rfind("@"):]
+
+
+# ------------------------------------------------------------------ extension names
+
+class Names:
+    """The outcome of resolving one list option."""
+
+    def __init__(self):
+        self.names = []       # Publisher/Type names, first spelling kept
+        self.warnings = []
+        self.notes = []
+        self.given = 0
+
+
+def _key(name):
+    return name.lower()
+
+
+def resolve_names(option: str, items, os_name: str, allowlist: bool) -> Names:
+    out = Names()
+    seen = set()
+    for raw in items:
+        if raw is None:
+            raise PlanError("%s: empty entry" % option)
+        text = str(raw)
+        for ch in text:
+            if ch in QUOTE_LOOKALIKES or ch in "\"'`":
+                raise PlanError("%s: %r contains a quote character (%s); extension names have no quotes "
+                                "(curly quotes often come from pasting out of web pages)"
+                                % (option, text, _describe_char(ch)))
+        name = text.strip()
+        if not name:
+            raise PlanError("%s: empty entry (check for doubled or trailing commas)" % option)
+        out.given += 1
+        for ch in name:
+            if ch in SLASH_LOOKALIKES:
+                raise PlanError("%s: %r contains %s, which looks like a slash but is not one; type the "
+                                "ASCII '/'" % (option, name, _describe_char(ch)))
+        if name in catalog.EXTENSIONS or name.lower() in catalog.EXTENSIONS:
+            alias = name.lower()
+            resolved = catalog.resolve_alias(alias, os_name)
+            if resolved is None:
+                out.notes.append("%s: %s (%s) does not exist on %s; left out"
+                                 % (option, alias, catalog.EXTENSIONS[alias]["title"], os_name.capitalize()))
+                continue
+            name = resolved
+        elif name.lower() == catalog.ALLOW_NONE.lower():
+            if not allowlist:
+                raise PlanError("%s: Allow/None is only meaningful in the allowlist" % option)
+            name = catalog.ALLOW_NONE
+        elif "/" not in name:
+            raise PlanError("%s: %r is neither an extension alias (%s) nor a Publisher/Type name"
+                            % (option, name, ", ".join(sorted(catalog.EXTENSIONS))))
+        else:
+            check_value(option, name, os_name)
+            if not NAME_RE.match(name):
+                if name.count("/") != 1:
+                    raise PlanError("%s: %r must contain exactly one '/' between publisher and type"
+                                    % (option, name))
+                raise PlanError("%s: %r is not a valid Publisher/Type name (letters, digits, '.', '-', '_' "
+                                "on both sides of one '/')" % (option, name))
+        if _key(name) in seen:
+            continue
+        seen.add(_key(name))
+        out.names.append(name)
+        if name == catalog.ALLOW_NONE:
+            continue
+        known = catalog.lookup_name(name)
+        mistake = catalog.DOCUMENTED_MISTAKES.get(name.lower())
+        if known is None and mistake is None:
+            out.warnings.append("%s: %s is not in the extension catalog; check the publisher and type "
+                                "(names are Publisher/Type as Azure lists them)" % (option, name))
+        if known and known[1] != os_name and allowlist:
+            right = catalog.resolve_alias(known[0], os_name)
+            hint = (" the %s name is %s (alias %s)" % (os_name.capitalize(), right, known[0])) if right else \
+                " it does not exist on %s" % os_name.capitalize()
+            out.warnings.append("%s: %s is the %s extension, but this host runs %s;%s"
+                                % (option, name, known[1].capitalize(), os_name.capitalize(), hint))
+        if mistake and allowlist:
+            out.warnings.append("%s: %s" % (option, mistake[2]))
+        if allowlist and catalog.runs_scripts(name):
+            out.warnings.append("%s: %s runs arbitrary scripts as root/SYSTEM; allowing it undoes the "
+                                "point of an allowlist" % (option, name))
+    if allowlist and catalog.ALLOW_NONE in out.names and len(out.names) > 1:
+        raise PlanError("%s: Allow/None blocks every extension and cannot be combined with other entries (%s)"
+                        % (option, ", ".join(n for n in out.names if n != catalog.ALLOW_NONE)))
+    return out
+
+
+# --------------------------------------------------------------------- desired state
+
+class Desired:
+    """Validated desired settings: {property: value}, plus how lists combine."""
+
+    def __init__(self):
+        self.values = {}        # property -> normalised value (lists: the given items)
+        self.clear = set()      # properties to reset to the default (settings: {p: null})
+        self.list_action = "replace"
+        self.warnings = []
+        self.notes = []
+        self.secret_props = set()
+
+    def managed(self):
+        return list(self.values) + [p for p in self.clear if p not in self.values]
+
+
+def _bool_option(name, value):
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise PlanError("%s must be a boolean (true or false), got %r" % (name, value))
+
+
+def _int_option(name, value, low, high):
+    if isinstance(value, bool):
+        raise PlanError("%s must be an integer, got %r" % (name, value))
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise PlanError("%s must be an integer, got %r" % (name, value))
+    if not low <= number <= high:
+        raise PlanError("%s must be between %d and %d, got %d" % (name, low, high, number))
+    return number
+
+
+def _as_list(name, value):
+    if value is None:
+        return []
+    if isinstance(value, str):
+        # a comma-separated string, as the documentation writes lists
+        return value.split(",") if value.strip() else []
+    if isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            if isinstance(item, str) and "," in item:
+                raise PlanError("%s: %r contains a comma; give one item per list entry" % (name, item))
+            items.append(item)
+        return items
+    raise PlanError("%s must be a list, got %r" % (name, value))
+
+
+def _normalise_value(prop, option, value, os_name, desired):
+    spec = catalog.PROPERTIES[prop]
+    kind = spec["type"]
+    if kind == catalog.BOOL:
+        return _bool_option(option, value)
+    if kind == catalog.INT:
+        return _int_option(option, value, spec.get("min", 0), spec.get("max", 2 ** 31))
+    if kind == catalog.ENUM:
+        text = str(value).strip().lower()
+        if text not in spec["values"]:
+            raise PlanError("%s must be one of %s, got %r" % (option, ", ".join(spec["values"]), value))
+        return text
+    if kind == catalog.PORTS:
+        ports = []
+        for item in _as_list(option, value):
+            port = _int_option(option, item, 1, 65535)
+            if port not in ports:
+                ports.append(port)
+        return ports
+    if kind == catalog.BYPASS:
+        out = []
+        canon = {k.lower(): k for k in catalog.BYPASS_VALUES}
+        for item in _as_list(option, value):
+            text = str(item).strip()
+            if text.lower() not in canon:
+                raise PlanError("%s: %r is not a proxy bypass value (%s)"
+                                % (option, text, ", ".join(catalog.BYPASS_VALUES)))
+            if canon[text.lower()] not in out:
+                out.append(canon[text.lower()])
+        return out
+    if kind == catalog.NAMES:
+        resolved = resolve_names(option, _as_list(option, value), os_name, prop == "extensions.allowlist")
+        desired.warnings.extend(resolved.warnings)
+        desired.notes.extend(resolved.notes)
+        if prop == "extensions.allowlist" and resolved.given and not resolved.names:
+            raise PlanError("%s: none of the given extensions exist on %s, and an empty allowlist would "
+                            "allow every extension" % (option, os_name.capitalize()))
+        return resolved.names
+    if prop == "proxy.url":
+        return _proxy_url(option, value, os_name)
+    text = check_value(option, str(value), os_name)
+    return text
+
+
+def _proxy_url(option, value, os_name):
+    text = "" if value is None else str(value).strip()
+    if text == "":
+        return ""
+    check_value(option, text, os_name)
+    if any(ch.isspace() for ch in text):
+        raise PlanError("%s must not contain white space" % option)
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise PlanError("%s must look like http://host:port (got %s)" % (option, redact_url(text)))
+    try:
+        parts.port
+    except ValueError:
+        raise PlanError("%s has an invalid port (got %s)" % (option, redact_url(text)))
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise PlanError("%s must be scheme://host:port with nothing after it (got %s)"
+                        % (option, redact_url(text)))
+    return text
+
+
+def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:
+    """Validate the module options. ``known_properties``: names the agent listed, if read already."""
+    desired = Desired()
+    desired.list_action = args.get("list_action") or "replace"
+    if desired.list_action not in ("replace", "add", "remove"):
+        raise PlanError("list_action must be replace, add or remove")
+    for option, prop in catalog.OPTION_PROPERTIES.items():
+        value = args.get(option)
+        if value is None:
+            continue
+        desired.values[prop] = _normalise_value(prop, option, value, os_name, desired)
+    settings = args.get("settings") or {}
+    if not isinstance(settings, dict):
+        raise PlanError("settings must be a dictionary of azcmagent property names and values")
+    by_prop = {v: k for k, v in catalog.OPTION_PROPERTIES.items()}
+    for name, value in settings.items():
+        prop = str(name).strip().lower()
+        if not PROPERTY_RE.match(prop):
+            raise PlanError("settings: %r is not an azcmagent property name (like extensions.agent.cpulimit)"
+                            % (name,))
+        if prop in by_prop:
+            if args.get(by_prop[prop]) is not None:
+                raise PlanError("settings: %s is also given as the option %s; give it once" % (prop, by_prop[prop]))
+        if prop not in catalog.PROPERTIES:
+            if known_properties is not None and prop in known_properties:
+                # a property this agent has that our catalog does not know yet
+                if value is None:
+                    desired.clear.add(prop)
+                else:
+                    if isinstance(value, (list, tuple)):
+                        raise PlanError("settings: %s is not known to this collection; only single values "
+                                        "can be set for it" % prop)
+                    desired.values[prop] = check_value("settings." + prop, str(value).strip()
+                                                       if not isinstance(value, bool) else str(value).lower(),
+                                                       os_name)
+                continue
+            if known_properties is not None:
+                raise PlanError("settings: unknown property %s (this agent has: %s)"
+                                % (prop, ", ".join(sorted(known_properties))))
+            # validated again once the agent has been read
+            desired.values[prop] = value
+            continue
+        if value is None:
+            desired.clear.add(prop)
+            continue
+        desired.values[prop] = _normalise_value(prop, "settings." + prop, value, os_name, desired)
+    if "proxy.url" in desired.values:
+        desired.secret_props.add("proxy.url")
+
+    mode = desired.values.get("config.mode")
+    if mode == "monitor":
+        shadowed = [p for p in catalog.MONITOR_SHADOWED if p in desired.values or p in desired.clear]
+        if shadowed:
+            raise PlanError("mode: monitor cannot be combined with %s: in monitor mode Microsoft's managed "
+                            "allowlist applies, the lists cannot be changed, and guest configuration and "
+                            "incoming connections are turned off. Set them with mode: full."
+                            % ", ".join(shadowed))
+    allow = desired.values.get("extensions.allowlist")
+    block = desired.values.get("extensions.blocklist")
+    if desired.list_action == "replace" and allow and block:
+        both = sorted({n.lower() for n in allow} & {n.lower() for n in block})
+        if both:
+            names = [n for n in allow if n.lower() in both]
+            desired.warnings.append("%s in both the allowlist and the blocklist: blocked (the blocklist wins)"
+                                    % ", ".join(names))
+    if desired.values.get("extensions.enabled") is False and allow and allow != [catalog.ALLOW_NONE]:
+        desired.warnings.append("extensions_enabled is false: the extension manager is off, so the allowlist "
+                                "has no effect until it is turned back on")
+    if desired.list_action != "replace":
+        for prop, value in desired.values.items():
+            kind = catalog.PROPERTIES.get(prop, {}).get("type")
+            if kind in catalog.LIST_TYPES and not value:
+                raise PlanError("list_action %s needs at least one item for %s" % (desired.list_action, prop))
+            if kind == catalog.NAMES and catalog.ALLOW_NONE in value and desired.list_action == "add":
+                raise PlanError("Allow/None replaces the whole allowlist; use list_action: replace")
+    return desired
+
+
+# ------------------------------------------------------------------------ planning
+
+def _list_key(prop, item):
+    kind = catalog.PROPERTIES.get(prop, {}).get("type")
+    if kind == catalog.PORTS:
+        return int(item)
+    return str(item).lower()
+
+
+def same(prop, a, b) -> bool:
+    """Do two values of a property mean the same? Lists compare as sets."""
+    kind = catalog.PROPERTIES.get(prop, {}).get("type")
+    if kind in catalog.LIST_TYPES:
+        return {_list_key(prop, x) for x in (a or [])} == {_list_key(prop, x) for x in (b or [])}
+    if kind == catalog.ENUM:
+        return str(a).lower() == str(b).lower()
+    if kind is None and isinstance(a, str) and isinstance(b, (str, bool)):
+        return a.lower() == str(b).lower()
+    return a == b
+
+
+def _list_arg(prop, items):
+    return ",".join(str(i) for i in items)
+
+
+class Step:
+    """One azcmagent call: ``argv`` (arguments after the executable) and what it changes."""
+
+    def __init__(self, argv, prop=None, before=None, after=None):
+        self.argv = argv
+        self.prop = prop
+        self.before = before
+        self.after = after
+
+
+class Plan:
+    def __init__(self):
+        self.steps = []
+        self.changes = []          # {"property", "before", "after"}
+        self.expected = {}         # property -> value to verify after writing
+        self.second_pass = False   # lists/shadowed settings must be planned after leaving monitor mode
+        self.warnings = []
+
+
+def _format_scalar(prop, value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _target_list(prop, current, given, action):
+    current = list(current or [])
+    keys = {_list_key(prop, x) for x in current}
+    if action == "replace":
+        return given
+    if action == "add":
+        return current + [x for x in given if _list_key(prop, x) not in keys]
+    drop = {_list_key(prop, x) for x in given}
+    return [x for x in current if _list_key(prop, x) not in drop]
+
+
+def plan(desired: Desired, current: dict) -> Plan:
+    """Steps that take the agent from ``current`` ({property: value}) to ``desired``."""
+    result = Plan()
+    for prop in desired.managed():
+        if prop not in current:
+            spec = catalog.PROPERTIES.get(prop)
+            if spec:
+                raise PlanError("this agent does not support %s: it needs azcmagent %s or later (upgrade the "
+                                "agent, or leave the setting out)" % (prop, catalog.version_text(spec["since"])))
+            raise PlanError("unknown property %s (this agent has: %s)" % (prop, ", ".join(sorted(current))))
+
+    now_mode = str(current.get("config.mode", "full")).lower()
+    want_mode = desired.values.get("config.mode", now_mode)
+    shadowed_wanted = [p for p in catalog.MONITOR_SHADOWED if p in desired.values or p in desired.clear]
+    if now_mode == "monitor" and shadowed_wanted:
+        if want_mode != "full":
+            raise PlanError("the agent is in monitor mode, where %s cannot be changed; add mode: full to "
+                            "leave monitor mode first" % ", ".join(shadowed_wanted))
+        # What config list shows for these in monitor mode may be the effective values, not the
+        # stored ones: leave monitor mode, read again, then plan them.
+        result.second_pass = True
+
+    leave_monitor = now_mode == "monitor" and want_mode == "full"
+    enter_monitor = now_mode != "monitor" and want_mode == "monitor"
+    first, middle, lists, last = [], [], [], []
+
+    if leave_monitor:
+        first.append(Step(["config", "set", "config.mode", "full"], "config.mode", now_mode, "full"))
+        result.expected["config.mode"] = "full"
+
+    for prop in desired.managed():
+        if prop == "config.mode":
+            continue
+        if result.second_pass and prop in catalog.MONITOR_SHADOWED:
+            continue
+        spec = catalog.PROPERTIES.get(prop, {})
+        kind = spec.get("type")
+        before = current.get(prop)
+        if prop in desired.clear:
+            default = spec.get("default") if spec else None
+            if spec and same(prop, before, default):
+                continue
+            step = Step(["config", "clear", prop], prop, before, default)
+            result.expected[prop] = default
+            (lists if kind in catalog.LIST_TYPES else middle).append(step)
+            continue
+        value = desired.values[prop]
+        if kind in catalog.LIST_TYPES:
+            target = _target_list(prop, before, value, desired.list_action)
+            if same(prop, before, target):
+                continue
+            if desired.list_action == "replace":
+                if target:
+                    step = Step(["config", "set", prop, _list_arg(prop, target)], prop, before, target)
+                else:
+                    step = Step(["config", "clear", prop], prop, before, [])
+            else:
+                keys = {_list_key(prop, x) for x in (before or [])}
+                if desired.list_action == "add":
+                    delta = [x for x in value if _list_key(prop, x) not in keys]
+                    flag = "--add"
+                else:
+                    wanted = {_list_key(prop, x) for x in value}
+                    delta = [x for x in (before or []) if _list_key(prop, x) in wanted]
+                    flag = "--remove"
+                step = Step(["config", "set", prop, _list_arg(prop, delta), flag], prop, before, target)
+            result.expected[prop] = target
+            lists.append(step)
+            continue
+        if same(prop, before, value):
+            continue
+        if prop == "proxy.url" and value == "":
+            step = Step(["config", "clear", prop], prop, before, "")
+        elif prop == "proxy.url":
+            step = Step(["config", "set", prop, Secret(value, redact_url(value))], prop, before, value)
+        else:
+            step = Step(["config", "set", prop, _format_scalar(prop, value)], prop, before, value)
+        result.expected[prop] = value
+        middle.append(step)
+
+    # A name moving from one list to the other is never in both at once: the list that
+    # loses names is written first.
+    def loses(step):
+        before = {_list_key(step.prop, x) for x in (step.before or [])}
+        after = {_list_key(step.prop, x) for x in (step.after or [])}
+        return len(before - after)
+    lists.sort(key=lambda s: (0 if loses(s) else 1))
+
+    if enter_monitor:
+        last.append(Step(["config", "set", "config.mode", "monitor"], "config.mode", now_mode, "monitor"))
+        result.expected["config.mode"] = "monitor"
+
+    result.steps = first + middle + lists + last
+    for step in result.steps:
+        result.changes.append({"property": step.prop, "before": step.before, "after": step.after})
+    return result
+
+
+def verify(expected: dict, after: dict):
+    """Properties whose value after writing is not what was written: [(prop, wanted, got)]."""
+    wrong = []
+    for prop, value in expected.items():
+        got = after.get(prop)
+        if not same(prop, got, value):
+            wrong.append((prop, value, got))
+    return wrong

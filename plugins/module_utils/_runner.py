@@ -1,0 +1,157 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Running azcmagent through an action plugin's connection, and explaining its failures.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import time
+
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _scripts as scripts
+
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
+REDACTED = "********"
+
+EXIT_CODES = {
+    1: "error",
+    2: "internal error",
+    3: "not supported",
+    18: "administrative privileges required",
+    19: "configuration file not found",
+    23: "invalid arguments",
+    27: "configuration conflict",
+    69: "error updating the local configuration",
+    70: "unable to obtain the local configuration",
+}
+
+
+def scrub(value, secrets=()):
+    """Remove credentials from any string inside ``value`` (URLs with user info, and known secrets)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, REDACTED)
+        return _CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + "@", value)
+    if isinstance(value, dict):
+        return {k: scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
+class AgentError(Exception):
+    """A failure to report: ``msg`` plus the details users need (command, rc, stdout, stderr)."""
+
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.msg = msg
+        self.details = details
+
+
+def show_command(executable, argv, os_name):
+    words = [executable or "azcmagent"] + scripts.display_argv(argv)
+    if os_name == "windows":
+        return "& " + " ".join(scripts.ps_quote(w) for w in words)
+    return " ".join(shlex.quote(w) for w in words)
+
+
+class Runner:
+    """Runs lists of azcmagent calls as one remote command through ``action``'s connection."""
+
+    def __init__(self, action, executable=None, timeout=None):
+        self.action = action
+        shell = action._connection._shell
+        self.family = "powershell" if (getattr(shell, "SHELL_FAMILY", "") == "powershell"
+                                       or getattr(shell, "_IS_WINDOWS", False)) else "sh"
+        self.os = "windows" if self.family == "powershell" else "linux"
+        self.executable = executable
+        self.timeout = timeout
+        self.remote_commands = 0
+        self.resolved_executable = executable
+
+    def run(self, steps):
+        script = scripts.build_script(self.family, steps, self.executable, self.timeout)
+        data = scripts.stdin_data(steps)
+        if self.family == "powershell":
+            cmd = self.action._connection._shell._encode_script(script, as_list=False, strict_mode=False,
+                                                                preserve_rc=False)
+        else:
+            cmd = script
+        self.remote_commands += 1
+        res = self.action._low_level_execute_command(
+            cmd, sudoable=True, in_data=data.encode("utf-8") if data is not None else None)
+        out = scripts.ScriptResult(res.get("rc"), res.get("stdout", ""), res.get("stderr", ""))
+        if out.executable:
+            self.resolved_executable = out.executable
+        return out
+
+    def describe(self, argv):
+        return show_command(self.resolved_executable, argv, self.os)
+
+    def missing_error(self, result):
+        where = self.executable or (
+            "%ProgramFiles%\\AzureConnectedMachineAgent\\azcmagent.exe" if self.os == "windows"
+            else ", ".join(scripts.POSIX_LOCATIONS) + " or PATH")
+        return AgentError("azcmagent was not found (looked for %s). Install the Azure Connected Machine agent "
+                          "first, or point the executable option at it." % where,
+                          rc=result.rc, stdout=result.stdout, stderr=result.stderr)
+
+    def step_error(self, result, step, argv, what=None):
+        """An AgentError for a failed step, with a message that says what to do."""
+        rc = step.rc if step is not None else result.rc
+        stdout = step.stdout if step is not None else result.stdout
+        stderr = step.stderr if step is not None else result.stderr
+        agent_says = parsers.error_message(stdout, stderr)
+        command = self.describe(argv)
+        if rc is None:
+            rc = result.rc
+        if rc in scripts.TIMEOUT_RCS and self.timeout:
+            msg = ("%s did not finish within %s seconds and was stopped (timeout option); the agent may be hung "
+                   "or busy" % (command, self.timeout))
+        elif rc == 18:
+            msg = ("%s failed: administrative privileges required (AZCM0018). On Linux run the task with "
+                   "become: true; on Windows connect as an elevated Administrator." % command)
+        else:
+            meaning = EXIT_CODES.get(rc, "error")
+            msg = "%s failed with exit code %s (%s)" % (command, rc, meaning)
+            if agent_says:
+                msg += ": " + agent_says
+        if what:
+            msg += ". " + what
+        return AgentError(msg, cmd=command, rc=rc, stdout=stdout, stderr=stderr)
+
+
+def read_state(runner, wait_timeout=0, sleep=time.sleep, clock=time.monotonic):
+    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result)."""
+    argv = ["config", "list", "--json"]
+    deadline = clock() + (wait_timeout or 0)
+    while True:
+        result = runner.run([argv])
+        step = result.step(1)
+        retry = False
+        error = None
+        if result.missing:
+            error = runner.missing_error(result)
+            retry = True
+        elif step is None or step.rc != 0:
+            error = runner.step_error(result, step, argv)
+            rc = step.rc if step is not None else result.rc
+            retry = rc not in (18, 23)
+        else:
+            try:
+                return parsers.parse_config_list(step.stdout), result
+            except parsers.ParseError as exc:
+                error = AgentError("could not understand the output of %s: %s" % (runner.describe(argv), exc),
+                                   cmd=runner.describe(argv), rc=step.rc, stdout=step.stdout, stderr=step.stderr)
+                retry = False
+        if not retry or clock() >= deadline:
+            if wait_timeout and retry:
+                error.msg = "waited %s seconds for the agent: %s" % (wait_timeout, error.msg)
+            raise error
+        sleep(min(5.0, max(0.5, deadline - clock())))

@@ -1,0 +1,294 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module is implemented by the action plugin of the same name (plugins/action/azcmagent_config.py):
+# it runs on the controller and drives azcmagent through the connection, so targets need no Python.
+
+DOCUMENTATION = r"""
+module: azcmagent_config
+short_description: Manage the local security settings of the Azure Connected Machine agent
+version_added: 0.1.0
+description:
+  - Sets the local settings of the Azure Arc Connected Machine agent (C(azcmagent config)) to a desired state
+    on Linux and Windows servers: the extension allowlist and blocklist, C(config.mode), guest configuration,
+    the extension manager, incoming connections, the proxy and any other property.
+  - These controls can only be changed by running C(azcmagent) on the server itself; Azure cannot change them.
+  - Reads the agent's settings with one C(azcmagent config list --json), writes only the settings that differ,
+    in an order the agent accepts (monitor mode is left before lists are edited), then reads the settings back
+    and checks them. A converged host costs one remote command and one C(azcmagent) invocation.
+  - Options that are left out are not touched.
+  - Runs on the controller and needs no Python on the target. On Linux the commands run through C(/bin/sh) and
+    honour C(become); on Windows through PowerShell over WinRM, PSRP or SSH.
+  - Needs root on Linux (use O(ansible.builtin.become)) and an elevated Administrator on Windows.
+author:
+  - arcguard maintainers
+options:
+  mode:
+    description:
+      - The agent mode, C(config.mode).
+      - V(monitor) applies Microsoft's managed allowlist of monitoring and security extensions and turns off guest
+        configuration and remote connectivity. It cannot be combined with O(extensions_allowlist),
+        O(extensions_blocklist), O(guestconfiguration_enabled) or O(incomingconnections_enabled): the task fails
+        before anything is written.
+      - When the agent is in monitor mode, lists can only change after leaving it, so give V(full) together with the
+        lists. The module then leaves monitor mode first.
+    type: str
+    choices: [full, monitor]
+  extensions_allowlist:
+    description:
+      - Extensions that may be installed (C(extensions.allowlist)). When an allowlist is set, nothing else may be
+        installed. Each entry is a C(Publisher/Type) name, V(Allow/None), or a catalog alias that resolves to the
+        right name for the target's OS (see the catalog in the collection's docs), for example
+        V(azure_monitor_agent) or V(defender_endpoint).
+      - V(Allow/None) blocks every extension while keeping the extension manager running (ESU-only servers); it
+        cannot be combined with other entries.
+      - An empty list clears the allowlist (with O(list_action=replace)). Entries are trimmed, duplicates dropped,
+        and names compared case-insensitively.
+      - A warning (a failure with O(strict)) is given for names not in the catalog, names of the other OS, and
+        extensions that run arbitrary scripts. A malformed name is an error.
+      - Aliases of extensions that do not exist on the target's OS (for example V(defender_sql) on Linux) are left
+        out and reported in RV(notes); an allowlist left empty by that is an error.
+    type: list
+    elements: str
+  extensions_blocklist:
+    description:
+      - Extensions that may not be installed (C(extensions.blocklist)). Same entry formats as
+        O(extensions_allowlist), except V(Allow/None).
+      - An extension in both lists is blocked.
+    type: list
+    elements: str
+  list_action:
+    description:
+      - How the given list options combine with what the agent has.
+      - V(replace) makes each given list exactly what is given.
+      - V(add) adds the given items (C(azcmagent config set --add)); V(remove) removes them
+        (C(azcmagent config set --remove)). Both leave other items alone.
+    type: str
+    choices: [replace, add, remove]
+    default: replace
+  guestconfiguration_enabled:
+    description:
+      - Whether guest configuration (Azure Policy machine configuration) may run, C(guestconfiguration.enabled).
+    type: bool
+  extensions_enabled:
+    description:
+      - Whether the extension manager runs, C(extensions.enabled).
+      - Turning it off does not remove installed extensions; extensions that run as their own services keep running.
+    type: bool
+  incomingconnections_enabled:
+    description:
+      - Whether remote connections (SSH and Windows Admin Center through Azure) are accepted,
+        C(incomingconnections.enabled).
+    type: bool
+  incomingconnections_ports:
+    description:
+      - Ports that remote connections may reach, C(incomingconnections.ports). An empty list clears it.
+    type: list
+    elements: int
+  proxy_url:
+    description:
+      - The proxy server, C(proxy.url), as V(http://host:port). V("") clears it.
+      - Credentials in the URL never appear in the task's output, diff, warnings or errors, and are passed to the
+        target on standard input, not on a command line.
+    type: str
+  proxy_bypass:
+    description:
+      - Traffic that bypasses the proxy, C(proxy.bypass): V(AAD), V(ARM), V(Arc), V(ArcData), V(AMA).
+    type: list
+    elements: str
+  settings:
+    description:
+      - Any other property by its azcmagent name, for example C(extensions.agent.cpulimit: 10).
+      - A value of V(null) resets the property to its default (C(azcmagent config clear)).
+      - Unknown property names are an error. A property the installed agent does not support (older version) fails,
+        naming the version that introduced it.
+    type: dict
+  executable:
+    description:
+      - The azcmagent to run.
+      - Default on Linux C(/opt/azcmagent/bin/azcmagent), then C(azcmagent) on C(PATH); on Windows
+        C(%ProgramFiles%\AzureConnectedMachineAgent\azcmagent.exe) (using C($env:ProgramW6432) from 32-bit hosts).
+    type: path
+  strict:
+    description:
+      - Turn every warning into a failure, before anything is written.
+    type: bool
+    default: false
+  timeout:
+    description:
+      - Seconds each azcmagent invocation may take before it is stopped and the task fails. V(0) means no limit.
+      - Applied on POSIX targets with C(timeout) from coreutils when it is present. On Windows use the task keyword
+        C(timeout).
+    type: int
+    default: 300
+  wait_timeout:
+    description:
+      - Seconds to wait for the agent to be installed and answering before configuring it, for onboarding
+        pipelines that configure right after installing. V(0) does not wait.
+      - Waiting costs nothing on a host where the agent already answers.
+    type: int
+    default: 0
+attributes:
+  action:
+    support: full
+    description: Implemented as an action plugin that runs on the controller.
+  check_mode:
+    support: full
+    description: Reads the settings and reports the planned commands without running them.
+  diff_mode:
+    support: full
+    description: Shows the managed settings before and after.
+  idempotent:
+    support: full
+    description: A second run with the same options reports no change and runs no write.
+  platform:
+    support: full
+    platforms: [posix, windows]
+notes:
+  - A converged host costs one remote command and one C(azcmagent) invocation. A drifted host costs one more remote
+    command that applies every write and reads the result back. Leaving monitor mode while also managing lists costs
+    one more, because what the agent shows for the lists in monitor mode may not be what it has stored.
+  - Setting lists never removes extensions that are already installed.
+  - Anyone who is root or Administrator on the server, and any extension or guest configuration policy, can change
+    these settings again. Prefer allowlists, never allow Custom Script or Run Command, and disable guest configuration
+    on locked-down servers.
+seealso:
+  - module: arcguard.azcmagent.azcmagent_info
+  - name: azcmagent config reference
+    description: Microsoft's documentation of the azcmagent config command.
+    link: https://learn.microsoft.com/azure/azure-arc/servers/azcmagent-config
+  - name: Extension allowlists and blocklists
+    description: Microsoft's documentation of the local security controls.
+    link: https://learn.microsoft.com/azure/azure-arc/servers/security-extensions
+"""
+
+EXAMPLES = r"""
+- name: Allow only the Azure Monitor Agent and turn guest configuration off
+  arcguard.azcmagent.azcmagent_config:
+    mode: full
+    extensions_allowlist:
+      - azure_monitor_agent
+    guestconfiguration_enabled: false
+  become: true
+
+- name: ESU-only server - nothing may be installed
+  arcguard.azcmagent.azcmagent_config:
+    extensions_allowlist:
+      - Allow/None
+
+- name: Block the script runners (the documentation's list, pasted as one string)
+  arcguard.azcmagent.azcmagent_config:
+    extensions_blocklist: >-
+      Microsoft.Cplat.Core/RunCommandHandlerWindows, Microsoft.Cplat.Core/RunCommandHandlerLinux,
+      Microsoft.Compute/CustomScriptExtension, Microsoft.Azure.Extensions/CustomScript,
+      Microsoft.Azure.Automation.HybridWorker/HybridWorkerForWindows,
+      Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux
+
+- name: Add Defender for Endpoint to whatever the allowlist has
+  arcguard.azcmagent.azcmagent_config:
+    extensions_allowlist: [defender_endpoint]
+    list_action: add
+
+- name: Proxy with credentials, and a CPU limit for extensions
+  arcguard.azcmagent.azcmagent_config:
+    proxy_url: "http://svc-arc:{{ vault_proxy_password }}@proxy.example.com:3128"
+    proxy_bypass: [ARM, AAD]
+    settings:
+      extensions.agent.cpulimit: 10
+
+- name: Monitor mode (Microsoft-managed allowlist)
+  arcguard.azcmagent.azcmagent_config:
+    mode: monitor
+
+- name: Configure right after installing the agent in an onboarding pipeline
+  arcguard.azcmagent.azcmagent_config:
+    extensions_allowlist: [azure_monitor_agent]
+    wait_timeout: 300
+"""
+
+RETURN = r"""
+changed:
+  description: Whether any setting was written.
+  returned: always
+  type: bool
+os:
+  description: The target's OS family, from the connection's shell.
+  returned: always
+  type: str
+  choices: [linux, windows]
+  sample: linux
+executable:
+  description: The azcmagent that was run.
+  returned: when the agent was found
+  type: str
+  sample: /opt/azcmagent/bin/azcmagent
+config:
+  description:
+    - The agent's local settings after the run, by azcmagent property name (lists as lists, booleans as booleans).
+    - In check mode, the settings as they are.
+    - Credentials in C(proxy.url) are replaced by C(********).
+  returned: when the agent could be read
+  type: dict
+  sample:
+    config.mode: full
+    extensions.allowlist: [Microsoft.Azure.Monitor/AzureMonitorLinuxAgent]
+    extensions.blocklist: []
+    guestconfiguration.enabled: false
+changes:
+  description: The settings that were changed (or, in check mode, would be), in the order they were written.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    property:
+      description: The azcmagent property name.
+      type: str
+    before:
+      description: The value before.
+      type: raw
+    after:
+      description: The value after.
+      type: raw
+  sample:
+    - property: extensions.allowlist
+      before: []
+      after: [Microsoft.Azure.Monitor/AzureMonitorLinuxAgent]
+commands:
+  description: The azcmagent commands that were run to change settings, or in check mode would be run.
+  returned: always
+  type: list
+  elements: str
+  sample:
+    - /opt/azcmagent/bin/azcmagent config set extensions.allowlist Microsoft.Azure.Monitor/AzureMonitorLinuxAgent
+notes:
+  description: Information that needs no action, such as aliases left out because they do not exist on the target's OS.
+  returned: when there is any
+  type: list
+  elements: str
+failed_command:
+  description: The command that failed, when a write failed.
+  returned: when a write failed
+  type: str
+not_applied:
+  description: The properties that were not written because a write failed.
+  returned: when a write failed
+  type: list
+  elements: str
+cmd:
+  description: The failing command.
+  returned: on failure of an azcmagent command
+  type: str
+rc:
+  description: Exit code of the failing command.
+  returned: on failure of an azcmagent command
+  type: int
+stdout:
+  description: Standard output of the failing command.
+  returned: on failure of an azcmagent command
+  type: str
+stderr:
+  description: Standard error of the failing command.
+  returned: on failure of an azcmagent command
+  type: str
+"""
