@@ -102,8 +102,8 @@ class ActionModule(ActionBase):
         }
         if warnings:
             result["warnings"] = warnings
-        if desired.notes:
-            result["notes"] = list(desired.notes)
+        if desired.notes or plan.notes:
+            result["notes"] = list(desired.notes) + list(plan.notes)
         before_view = {p: current.get(p) for p in desired.managed() if p in current}
 
         if not plan.steps and not plan.second_pass:

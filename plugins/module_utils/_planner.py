@@ -394,6 +394,7 @@ class Plan:
         self.expected = {}         # property -> value to verify after writing
         self.second_pass = False   # lists/shadowed settings must be planned after leaving monitor mode
         self.warnings = []
+        self.notes = []
 
 
 def _format_scalar(prop, value):
@@ -416,6 +417,10 @@ def _target_list(prop, current, given, action):
 def plan(desired: Desired, current: dict) -> Plan:
     """Steps that take the agent from ``current`` ({property: value}) to ``desired``."""
     result = Plan()
+    if "config.mode" not in current and desired.values.get("config.mode") == "full":
+        # agents before 1.18 have no monitor mode: they always run in what is now called full mode
+        current = dict(current, **{"config.mode": "full"})
+        result.notes.append("this agent predates config.mode (1.18); it always runs in full mode")
     for prop in desired.managed():
         if prop not in current:
             spec = catalog.PROPERTIES.get(prop)

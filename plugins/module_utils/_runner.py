@@ -134,6 +134,11 @@ def read_state(runner, wait_timeout=0, sleep=time.sleep, clock=time.monotonic):
     while True:
         result = runner.run([argv])
         step = result.step(1)
+        if (step is not None and step.rc not in (0, None) and argv[-1] == "--json"
+                and "unknown" in (step.stderr + step.stdout).lower() and "flag" in (step.stderr + step.stdout).lower()):
+            # an agent whose config list has no --json: read the text layout instead
+            argv = ["config", "list"]
+            continue
         retry = False
         error = None
         if result.missing:
