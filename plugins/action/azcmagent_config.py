@@ -160,7 +160,7 @@ class ActionModule(ActionBase):
         return result
 
     def _apply(self, runner, plan, applied, result):
-        argvs = [s.argv for s in plan.steps] + [["config", "list", "--json"]]
+        argvs = [s.argv for s in plan.steps] + [list(runner.list_argv)]
         out = runner.run(argvs)
         if out.missing:
             raise runner.missing_error(out)
@@ -195,7 +195,7 @@ class ActionModule(ActionBase):
                 pass
             raise err
         readback = out.step(len(plan.steps) + 1)
-        argv = ["config", "list", "--json"]
+        argv = runner.list_argv
         if readback is None or readback.rc != 0:
             raise runner.step_error(out, readback, argv, "Every change was applied, but reading the settings "
                                     "back failed.")

@@ -74,6 +74,7 @@ class Runner:
         self.timeout = timeout
         self.remote_commands = 0
         self.resolved_executable = executable
+        self.list_argv = ["config", "list", "--json"]  # without --json for agents that lack it
 
     def run(self, steps):
         script = scripts.build_script(self.family, steps, self.executable, self.timeout)
@@ -129,7 +130,7 @@ class Runner:
 
 def read_state(runner, wait_timeout=0, sleep=time.sleep, clock=time.monotonic):
     """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result)."""
-    argv = ["config", "list", "--json"]
+    argv = list(runner.list_argv)
     deadline = clock() + (wait_timeout or 0)
     while True:
         result = runner.run([argv])
@@ -150,7 +151,9 @@ def read_state(runner, wait_timeout=0, sleep=time.sleep, clock=time.monotonic):
             retry = rc not in (18, 23)
         else:
             try:
-                return parsers.parse_config_list(step.stdout), result
+                state = parsers.parse_config_list(step.stdout)
+                runner.list_argv = argv
+                return state, result
             except parsers.ParseError as exc:
                 error = AgentError("could not understand the output of %s: %s" % (runner.describe(argv), exc),
                                    cmd=runner.describe(argv), rc=step.rc, stdout=step.stdout, stderr=step.stderr)
