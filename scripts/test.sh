@@ -22,12 +22,8 @@ for suite in "$ROOT"/tests/suites/*.sh; do
   fi
   echo "=== suite $name"
   t0=$(date +%s)
-  if bash "$suite" 2>&1 | tee "$ROOT/build/test-logs/$name.log"; then
-    rc=0
-  else
-    rc=1
-  fi
-  [ "${PIPESTATUS[0]}" = 0 ] || rc=1
+  # pipefail (set above): the suite's own exit status decides, not tee's
+  if bash "$suite" 2>&1 | tee "$ROOT/build/test-logs/$name.log"; then rc=0; else rc=1; fi
   t1=$(date +%s)
   if [ $rc = 0 ]; then
     passed=$((passed + 1)); echo "=== suite $name: ok ($((t1 - t0)) s)"
