@@ -11,16 +11,16 @@ short_description: Manage the local security settings of the Azure Connected Mac
 version_added: 0.1.0
 description:
   - Sets the local settings of the Azure Arc Connected Machine agent (C(azcmagent config)) to a desired state
-    on Linux and Windows servers: the extension allowlist and blocklist, C(config.mode), guest configuration,
-    the extension manager, incoming connections, the proxy and any other property.
+    on Linux and Windows servers (the extension allowlist and blocklist, C(config.mode), guest configuration,
+    the extension manager, incoming connections, the proxy and any other property).
   - These controls can only be changed by running C(azcmagent) on the server itself; Azure cannot change them.
   - Reads the agent's settings with one C(azcmagent config list --json), writes only the settings that differ,
     in an order the agent accepts (monitor mode is left before lists are edited), then reads the settings back
     and checks them. A converged host costs one remote command and one C(azcmagent) invocation.
   - Options that are left out are not touched.
   - Runs on the controller and needs no Python on the target. On Linux the commands run through C(/bin/sh) and
-    honour C(become); on Windows through PowerShell over WinRM, PSRP or SSH.
-  - Needs root on Linux (use O(ansible.builtin.become)) and an elevated Administrator on Windows.
+    honour C(become). On Windows they run through PowerShell over WinRM, PSRP or SSH.
+  - Needs root on Linux (use C(become)) and an elevated Administrator on Windows.
 author:
   - arcguard maintainers
 options:
@@ -29,7 +29,7 @@ options:
       - The agent mode, C(config.mode).
       - V(monitor) applies Microsoft's managed allowlist of monitoring and security extensions and turns off guest
         configuration and remote connectivity. It cannot be combined with O(extensions_allowlist),
-        O(extensions_blocklist), O(guestconfiguration_enabled) or O(incomingconnections_enabled): the task fails
+        O(extensions_blocklist), O(guestconfiguration_enabled) or O(incomingconnections_enabled); the task fails
         before anything is written.
       - When the agent is in monitor mode, lists can only change after leaving it, so give V(full) together with the
         lists. The module then leaves monitor mode first.
@@ -94,12 +94,12 @@ options:
     type: str
   proxy_bypass:
     description:
-      - Traffic that bypasses the proxy, C(proxy.bypass): V(AAD), V(ARM), V(Arc), V(ArcData), V(AMA).
+      - Traffic that bypasses the proxy, C(proxy.bypass), one or more of V(AAD), V(ARM), V(Arc), V(ArcData), V(AMA).
     type: list
     elements: str
   settings:
     description:
-      - Any other property by its azcmagent name, for example C(extensions.agent.cpulimit: 10).
+      - Any other property by its azcmagent name, for example C(extensions.agent.cpulimit) set to V(10).
       - A value of V(null) resets the property to its default (C(azcmagent config clear)).
       - Unknown property names are an error. A property the installed agent does not support (older version) fails,
         naming the version that introduced it.
