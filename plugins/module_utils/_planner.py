@@ -499,12 +499,22 @@ def plan(desired: Desired, current: dict) -> Plan:
         middle.append(step)
 
     # A name moving from one list to the other is never in both at once: the list that
-    # loses names is written first.
-    def loses(step):
+    # gives the name up is written before the list that takes it.
+    def moved(step):
         before = {_list_key(step.prop, x) for x in (step.before or [])}
         after = {_list_key(step.prop, x) for x in (step.after or [])}
-        return len(before - after)
-    lists.sort(key=lambda s: (0 if loses(s) else 1))
+        return before - after, after - before
+    by_prop = {s.prop: s for s in lists}
+    allow, block = by_prop.get("extensions.allowlist"), by_prop.get("extensions.blocklist")
+    if allow and block:
+        allow_lost, allow_gained = moved(allow)
+        block_lost, block_gained = moved(block)
+        if (block_lost & allow_gained) and not (allow_lost & block_gained):
+            lists.remove(block)
+            lists.insert(lists.index(allow), block)
+        elif (allow_lost & block_gained) and not (block_lost & allow_gained):
+            lists.remove(allow)
+            lists.insert(lists.index(block), allow)
 
     if enter_monitor:
         last.append(Step(["config", "set", "config.mode", "monitor"], "config.mode", now_mode, "monitor"))
