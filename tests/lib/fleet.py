@@ -1,0 +1,94 @@
+"""Test fleets of azcmagent stand-ins: one directory per host, each with its own agent.
+
+A host is a directory used as the stand-in's file-system root (AZCMAGENT_STANDIN_ROOT): its
+settings live where the real agent keeps them, below that directory. ``make_host`` writes a
+wrapper executable that tests pass to the module as ``executable``.
+"""
+
+import json
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+STANDIN = os.path.join(ROOT, "roles", "emulator", "files", "azcmagent_standin.py")
+
+
+def config_dir(root_dir, flavour="linux"):
+    if flavour == "windows":
+        return os.path.join(root_dir, "ProgramData", "AzureConnectedMachineAgent", "Config")
+    return os.path.join(root_dir, "var", "opt", "azcmagent")
+
+
+def state_file(root_dir, flavour="linux"):
+    return os.path.join(config_dir(root_dir, flavour), "localconfig.json")
+
+
+def log_file(root_dir, flavour="linux"):
+    return os.path.join(config_dir(root_dir, flavour), "standin-invocations.log")
+
+
+def control_file(root_dir, flavour="linux"):
+    return os.path.join(config_dir(root_dir, flavour), "standin.json")
+
+
+def write_control(root_dir, control, flavour="linux"):
+    os.makedirs(config_dir(root_dir, flavour), exist_ok=True)
+    control = dict(control or {})
+    control.setdefault("flavour", flavour)
+    with open(control_file(root_dir, flavour), "w") as handle:
+        json.dump(control, handle)
+
+
+def set_state(root_dir, state, flavour="linux"):
+    os.makedirs(config_dir(root_dir, flavour), exist_ok=True)
+    with open(state_file(root_dir, flavour), "w") as handle:
+        json.dump(state, handle)
+
+
+def read_state(root_dir, flavour="linux"):
+    try:
+        with open(state_file(root_dir, flavour)) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return {}
+
+
+def read_log(root_dir, flavour="linux"):
+    try:
+        with open(log_file(root_dir, flavour)) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def clear_log(root_dir, flavour="linux"):
+    try:
+        os.unlink(log_file(root_dir, flavour))
+    except FileNotFoundError:
+        pass
+
+
+def make_host(root_dir, flavour="linux", control=None, state=None, python=None):
+    """Create a stand-in host below ``root_dir``; returns the path of its azcmagent wrapper."""
+    os.makedirs(root_dir, exist_ok=True)
+    if control is not None or flavour != "linux":
+        write_control(root_dir, control or {}, flavour)
+    if state is not None:
+        set_state(root_dir, state, flavour)
+    exe = os.path.join(root_dir, "bin", "azcmagent")
+    os.makedirs(os.path.dirname(exe), exist_ok=True)
+    with open(exe, "w") as handle:
+        handle.write("#!/bin/sh\nAZCMAGENT_STANDIN_ROOT='%s' exec '%s' '%s' \"$@\"\n"
+                     % (root_dir, python or sys.executable, STANDIN))
+    os.chmod(exe, 0o755)
+    return exe
+
+
+def add_extension(root_dir, publisher, ext_type, version="1.0.0", flavour="linux"):
+    """Make an installed extension's folder where the agent keeps it."""
+    if flavour == "windows":
+        path = os.path.join(root_dir, "Packages", "Plugins", "%s.%s" % (publisher, ext_type), version)
+    else:
+        path = os.path.join(root_dir, "var", "lib", "waagent", "%s.%s-%s" % (publisher, ext_type, version))
+    os.makedirs(path, exist_ok=True)
+    return path
