@@ -55,7 +55,7 @@ do_collection() {
   rm -rf "$BUILD/dist" "$dest/ansible_collections/arcguard"
   mkdir -p "$BUILD/dist" "$dest"
   "$VENV/bin/ansible-galaxy" collection build "$ROOT" --output-path "$BUILD/dist" --force >/dev/null
-  "$VENV/bin/ansible-galaxy" collection install "$BUILD"/dist/arcguard-azcmagent-*.tar.gz \
+  ANSIBLE_COLLECTIONS_PATH=$dest "$VENV/bin/ansible-galaxy" collection install "$BUILD"/dist/arcguard-azcmagent-*.tar.gz \
     -p "$dest" --force --no-deps >/dev/null
   log "collection built and installed in $dest"
 }

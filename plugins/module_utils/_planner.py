@@ -131,6 +131,10 @@ def resolve_names(option: str, items, os_name: str, allowlist: bool) -> Names:
         seen.add(_key(name))
         out.names.append(name)
         if name == catalog.ALLOW_NONE:
+            if os_name == "linux":
+                out.warnings.append("%s: Allow/None is the setting for servers onboarded only for Extended Security "
+                                    "Updates, which concern Windows Server 2012; on Linux it simply blocks every "
+                                    "extension" % option)
             continue
         known = catalog.lookup_name(name)
         mistake = catalog.DOCUMENTED_MISTAKES.get(name.lower())
