@@ -178,7 +178,7 @@ class ActionModule(ActionBase):
                 ", ".join([step.prop] + not_applied) if not unsure else ", ".join(not_applied) or "nothing")
             if unsure:
                 what += " Whether %s was applied is unknown." % step.prop
-            hint = self._hint(res, step)
+            hint = self._hint(res, step, str(plan.mode_before))
             if hint:
                 what += " " + hint
             what += " Running the task again continues from the agent's current settings."
@@ -207,14 +207,14 @@ class ActionModule(ActionBase):
                              stdout=readback.stdout, stderr=readback.stderr)
 
     @staticmethod
-    def _hint(res, step):
+    def _hint(res, step, mode):
         if res is None or res.rc is None:
             return ""
-        if step.prop in planner.catalog.MONITOR_SHADOWED and res.rc in (23, 27):
-            return ("If the agent is in monitor mode, its lists cannot change: add mode: full to the task.")
         if step.prop == "extensions.allowlist" and res.rc == 23 and any(
                 planner.catalog.ALLOW_NONE in str(a) for a in step.argv):
             return "Allow/None needs azcmagent 1.35 or later."
+        if step.prop in planner.catalog.MONITOR_SHADOWED and res.rc in (23, 27) and mode == "monitor":
+            return "The agent is in monitor mode, where its lists cannot change: add mode: full to the task."
         return ""
 
     @staticmethod

@@ -244,28 +244,41 @@ def parse_config_info(stdout: str):
     return names
 
 
+def _json_error(text):
+    text = (text or "").strip()
+    start = text.find("{")
+    if start == -1:
+        return None
+    try:
+        doc = json.loads(text[start: text.rfind("}") + 1])
+    except ValueError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    lowered = {str(k).lower(): v for k, v in doc.items()}
+    err = lowered.get("error")
+    if isinstance(err, dict):
+        err = {str(k).lower(): v for k, v in err.items()}
+        msg = err.get("message")
+        if msg:
+            code = err.get("code")
+            return "%s: %s" % (code, msg) if code and str(code) not in str(msg) else str(msg)
+    for key in ("message", "error"):
+        if isinstance(lowered.get(key), str) and str(lowered.get("status", "")).lower() != "success":
+            return lowered[key]
+    return None
+
+
 def error_message(stdout: str, stderr: str) -> str:
-    """The agent's own error text: an AZCM00NN line, a JSON error body, or the last stderr line."""
+    """The agent's own error text: a JSON error body, an AZCM00NN line, or the last stderr line."""
+    for stream in (stdout, stderr):
+        found = _json_error(stream)
+        if found:
+            return found
     for stream in (stderr or "", stdout or ""):
         match = re.search(r"(AZCM\d{4}[^\r\n]*)", stream)
         if match:
             return match.group(1).strip()
-    text = (stdout or "").strip()
-    start = text.find("{")
-    if start != -1:
-        try:
-            doc = json.loads(text[start: text.rfind("}") + 1])
-        except ValueError:
-            doc = None
-        if isinstance(doc, dict):
-            err = doc.get("error") or doc.get("Error")
-            if isinstance(err, dict):
-                msg = err.get("message") or err.get("Message")
-                if msg:
-                    return str(msg)
-            for key in ("message", "Message", "error"):
-                if isinstance(doc.get(key), str):
-                    return doc[key]
     for stream in (stderr or "", stdout or ""):
         lines = [line.strip() for line in stream.splitlines() if line.strip()]
         if lines:

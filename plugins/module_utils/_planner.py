@@ -399,6 +399,7 @@ class Plan:
         self.second_pass = False   # lists/shadowed settings must be planned after leaving monitor mode
         self.warnings = []
         self.notes = []
+        self.mode_before = None    # config.mode as the agent reported it
 
 
 def _format_scalar(prop, value):
@@ -434,6 +435,7 @@ def plan(desired: Desired, current: dict) -> Plan:
             raise PlanError("unknown property %s (this agent has: %s)" % (prop, ", ".join(sorted(current))))
 
     now_mode = str(current.get("config.mode", "full")).lower()
+    result.mode_before = now_mode
     want_mode = desired.values.get("config.mode", now_mode)
     shadowed_wanted = [p for p in catalog.MONITOR_SHADOWED if p in desired.values or p in desired.clear]
     if now_mode == "monitor" and shadowed_wanted:
@@ -488,7 +490,11 @@ def plan(desired: Desired, current: dict) -> Plan:
                     delta = [x for x in (before or []) if _list_key(prop, x) in wanted]
                     flag = "--remove"
                 step = Step(["config", "set", prop, _list_arg(prop, delta), flag], prop, before, target)
-            result.expected[prop] = target
+            if desired.list_action == "replace":
+                result.expected[prop] = target
+            else:
+                # other writers may add or remove other items meanwhile: check only ours
+                result.expected[prop] = ("contains" if desired.list_action == "add" else "lacks", list(value))
             lists.append(step)
             continue
         if same(prop, before, value):
@@ -535,6 +541,14 @@ def verify(expected: dict, after: dict):
     wrong = []
     for prop, value in expected.items():
         got = after.get(prop)
-        if not same(prop, got, value):
+        if isinstance(value, tuple):
+            how, items = value
+            have = {_list_key(prop, x) for x in (got or [])}
+            keys = {_list_key(prop, x) for x in items}
+            ok = keys <= have if how == "contains" else not (keys & have)
+            if not ok:
+                wrong.append((prop, "%s %s" % ("containing" if how == "contains" else "without",
+                                               ", ".join(str(i) for i in items)), got))
+        elif not same(prop, got, value):
             wrong.append((prop, value, got))
     return wrong

@@ -53,7 +53,7 @@ LIST_TYPES = ("ports", "bypass", "extensions")
 BYPASS = [("AAD", (1, 15)), ("ARM", (1, 15)), ("Arc", (1, 15)), ("ArcData", (1, 36)), ("AMA", (1, 45))]
 ENUMS = {"connection.type": ("default", "direct", "gateway"), "config.mode": ("full", "monitor")}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-URL_RE = re.compile(r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:-]+(?::\d{1,5})?/?$", re.IGNORECASE)
+URL_RE = re.compile(r"^https?://(?:[^@/\s]+@)?[A-Za-z0-9._~%-]+(?::\d{1,5})?/?$", re.IGNORECASE)
 
 # INVENTED: Microsoft does not publish the monitor-mode allowlist. This list only stands for it.
 MONITOR_ALLOWLIST_INVENTED = {
