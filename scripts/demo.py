@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The demo: a small fleet of stand-in agents in different states, locked down with the lockdown
 playbook of the installed collection, then run again to show that nothing changes the second time.
 
@@ -81,7 +80,7 @@ def run_playbook(inventory, label, extra=()):
            "-i", inventory, "--diff"] + list(extra)
     print("$ " + " ".join(cmd[1:]), flush=True)
     start = time.monotonic()
-    proc = subprocess.run(cmd, text=True)
+    proc = subprocess.run(cmd, text=True, check=False)
     print("(%.1f s)" % (time.monotonic() - start))
     if proc.returncode != 0:
         sys.exit("the playbook failed (exit %d)" % proc.returncode)

@@ -237,4 +237,3 @@ class ActionModule(ActionBase):
             "before_header": "azcmagent config (before)",
             "after_header": "azcmagent config (after)",
         }
-

@@ -22,7 +22,7 @@ description:
     honour C(become). On Windows they run through PowerShell over WinRM, PSRP or SSH.
   - Needs root on Linux (use C(become)) and an elevated Administrator on Windows.
 author:
-  - arcguard maintainers
+  - arcguard maintainers (@arcguard)
 options:
   mode:
     description:
@@ -144,6 +144,7 @@ attributes:
     description: A second run with the same options reports no change and runs no write.
   platform:
     support: full
+    description: Linux and other POSIX targets through /bin/sh, Windows targets through PowerShell.
     platforms: [posix, windows]
 notes:
   - A converged host costs one remote command and one C(azcmagent) invocation. A drifted host costs one more remote

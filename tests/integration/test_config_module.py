@@ -35,7 +35,6 @@ def host(tmp_path, variant="defaults", state=None, version=None, **control):
     return root, exe
 
 
-
 def listing(exe):
     import subprocess
     out = subprocess.run([exe, "config", "list", "--json"], capture_output=True, text=True, check=True).stdout
@@ -90,8 +89,7 @@ def test_converge_then_no_change_then_one_invocation(tmp_path, variant, start):
 
 def test_diff_shows_before_and_after(tmp_path):
     _root, exe = host(tmp_path)
-    out = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe,
-                                                                   "guestconfiguration_enabled": False}}], diff=True)
+    out = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe, "guestconfiguration_enabled": False}}], diff=True)
     assert '-    "guestconfiguration.enabled": true' in out.stdout
     assert '+    "guestconfiguration.enabled": false' in out.stdout
 
@@ -115,8 +113,7 @@ def test_lists_on_a_monitor_host_need_mode_full(tmp_path, variant):
 
 def test_allow_none_and_mixing_it(tmp_path):
     _root, exe = host(tmp_path)
-    ok = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe,
-                                                                  "extensions_allowlist": ["Allow/None"]}}]).result()
+    ok = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe, "extensions_allowlist": ["Allow/None"]}}]).result()
     assert ok["changed"] and ok["config"]["extensions.allowlist"] == ["Allow/None"]
     assert any("Extended Security Updates" in w for w in ok.get("warnings", []))
     bad = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {
@@ -126,8 +123,7 @@ def test_allow_none_and_mixing_it(tmp_path):
 
 def test_allow_none_on_an_agent_before_1_35_fails_with_a_hint(tmp_path):
     _root, exe = host(tmp_path, version="1.30.02204.1")
-    bad = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe,
-                                                                   "extensions_allowlist": ["Allow/None"]}}]).result()
+    bad = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe, "extensions_allowlist": ["Allow/None"]}}]).result()
     assert bad["failed"] and "1.35" in bad["msg"] and bad["rc"] == 23
 
 
@@ -178,8 +174,7 @@ def test_garbage_output(tmp_path):
 def test_invalid_value_refused_by_the_agent_is_reported(tmp_path):
     # a bypass value the agent knows only from 1.45 on: our validation lets it through, the agent refuses
     root, exe = host(tmp_path, version="1.40.02664.1629")
-    result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe,
-                                                                      "proxy_bypass": ["AMA"]}}]).result()
+    result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe, "proxy_bypass": ["AMA"]}}]).result()
     assert result["failed"] and result["rc"] == 23 and "invalid arguments" in result["msg"]
     assert fleet.read_state(root) == {}
 

@@ -2,7 +2,6 @@
 
 import itertools
 import json
-import subprocess
 import threading
 
 import pytest
@@ -57,8 +56,7 @@ def test_a_failure_while_leaving_monitor_mode_can_always_be_retried(tmp_path, or
 def test_a_hanging_agent_is_stopped_by_timeout(tmp_path):
     root = str(tmp_path / "host")
     exe = fleet.make_host(root, control={"faults": {"hang_seconds": 60}})
-    result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe, "mode": "full",
-                                                                      "timeout": 2}}]).result()
+    result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe, "mode": "full", "timeout": 2}}]).result()
     assert result["failed"] and "did not finish within 2 seconds" in result["msg"]
 
 
@@ -66,8 +64,7 @@ def test_non_zero_exit_with_a_json_error_body(tmp_path):
     root = str(tmp_path / "host")
     exe = fleet.make_host(root, control={"faults": {"error_json": True,
                                                     "fail_set": {"property": "*", "rc": 69}}})
-    result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe,
-                                                                      "guestconfiguration_enabled": False}}]).result()
+    result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_config": {"executable": exe, "guestconfiguration_enabled": False}}]).result()
     assert result["failed"] and "failed to set guestconfiguration.enabled" in result["msg"]
     assert json.loads(result["stdout"].strip())["status"] == "failed"
 

@@ -1,7 +1,5 @@
 """Hostile and malformed input through ansible-playbook: clean failure, agent untouched, nothing injected runs."""
 
-import os
-import subprocess
 
 import pytest
 
@@ -62,8 +60,7 @@ def test_proxy_credentials_never_appear_even_at_vvvv(tmp_path):
     root = str(tmp_path / "host")
     exe = fleet.make_host(root)
     secret = "Sup3rS3cretPw"
-    task = {"arcguard.azcmagent.azcmagent_config": {"executable": exe,
-                                                     "proxy_url": "http://arcsvc:%s@proxy.example.com:3128" % secret}}
+    task = {"arcguard.azcmagent.azcmagent_config": {"executable": exe, "proxy_url": "http://arcsvc:%s@proxy.example.com:3128" % secret}}
     out = run(tmp_path, [task], verbosity=4, diff=True)
     assert out.rc == 0, out.stdout[-3000:]
     assert out.result()["changed"] is True

@@ -15,8 +15,6 @@ from ansible.template import Templar
 from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.arcguard.azcmagent.plugins.action.azcmagent_config import ActionModule
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.module_utils._parsers import parse_config_list
 
 DEFAULTS = {
     "incomingconnections.enabled": "true", "incomingconnections.ports": [], "proxy.url": "", "proxy.bypass": [],

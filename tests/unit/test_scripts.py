@@ -6,7 +6,6 @@ import shlex
 import subprocess
 import tempfile
 
-import pytest
 from hypothesis import given, settings, strategies as st
 
 import tree_sitter_powershell
@@ -33,7 +32,7 @@ def _fake_agent(directory):
 
 def run_posix(steps, stdin=None, executable=None):
     script = scripts.posix_script(steps, executable=executable)
-    proc = subprocess.run(["/bin/sh", "-c", script], input=stdin, capture_output=True, text=True)
+    proc = subprocess.run(["/bin/sh", "-c", script], input=stdin, capture_output=True, text=True, check=False)
     return proc, scripts.ScriptResult(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -72,7 +71,8 @@ def test_posix_secret_travels_on_stdin_not_in_the_script(tmp_path):
     steps = [["config", "set", "proxy.url", secret]]
     script = scripts.posix_script(steps, executable=str(fake))
     assert "pa$$" not in script
-    proc = subprocess.run(["/bin/sh", "-c", script], input=scripts.stdin_data(steps), capture_output=True, text=True)
+    proc = subprocess.run(["/bin/sh", "-c", script], input=scripts.stdin_data(steps), capture_output=True, text=True,
+                          check=False)
     result = scripts.ScriptResult(proc.returncode, proc.stdout, proc.stderr)
     assert json.loads(result.step(1).stdout) == ["config", "set", "proxy.url", secret.value]
 
@@ -107,7 +107,7 @@ def test_timeout_stops_a_hanging_agent(tmp_path):
     agent.write_text("#!/bin/sh\nsleep 30\n")
     agent.chmod(0o755)
     script = scripts.posix_script([["config", "list"]], executable=str(agent), timeout=1)
-    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20)
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, text=True, timeout=20, check=False)
     result = scripts.ScriptResult(proc.returncode, proc.stdout, proc.stderr)
     assert result.step(1).rc in scripts.TIMEOUT_RCS
 

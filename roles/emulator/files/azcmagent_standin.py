@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 # -*- coding: utf-8 -*-
 # Copyright: contributors to arcguard.azcmagent
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -130,8 +130,7 @@ class Agent:
         self.variants = dict(VARIANT_DEFAULTS)
         self.variants.update(control.get("variants") or {})
         self.faults = control.get("faults") or {}
-        self.log_path = environ.get("AZCMAGENT_STANDIN_LOG") or os.path.join(self.config_dir(),
-                                                                               "standin-invocations.log")
+        self.log_path = environ.get("AZCMAGENT_STANDIN_LOG") or os.path.join(self.config_dir(), "standin-invocations.log")
         self.nl = "\r\n" if self.flavour == "windows" else "\n"
         self.out = []
         self.err = []
@@ -574,7 +573,7 @@ class Agent:
             if self.flavour == "windows":
                 if "." not in entry:
                     continue
-                publisher, _, etype = entry.rpartition(".")
+                publisher, _dot, etype = entry.rpartition(".")
                 versions = sorted(v for v in os.listdir(full) if os.path.isdir(os.path.join(full, v)))
                 for version in versions or [""]:
                     found.append({"publisher": publisher, "type": etype, "version": version, "path": full})
@@ -687,7 +686,7 @@ def parse_args(argv):
             opts["name" if a in ("--name", "-n") else "config"] = argv[i + 1]
             i += 1
         elif a.startswith("--name=") or a.startswith("--config="):
-            key, _, val = a[2:].partition("=")
+            key, _eq, val = a[2:].partition("=")
             opts[key] = val
         elif a.startswith("-") and len(a) > 1 and not re.fullmatch(r"-\d+", a):
             raise Fail(23, "unknown flag: %s" % a)
@@ -766,7 +765,7 @@ def log_invocation(agent, argv, rc, start):
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     start = time.time()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
     agent = Agent(os.environ)
     rc = 0
     as_json = "-j" in argv or "--json" in argv
