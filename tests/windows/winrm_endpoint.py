@@ -1,0 +1,680 @@
+"""A test WinRM endpoint: WS-Management over HTTP on loopback that pywinrm and Ansible's winrm
+connection talk to unchanged, and that runs our Windows runner's PowerShell against an azcmagent
+stand-in in its Windows flavour.
+
+    python tests/windows/winrm_endpoint.py --listen 127.0.0.1:PORT --user USER --password PASSWORD \
+        --azcmagent 'COMMAND' [--root DIR] [--no-agent]
+
+No PowerShell runs: the script each command carries (-EncodedCommand, UTF-16LE) is parsed with
+tree-sitter-powershell, an independent parser, and only the constructs our runner emits are
+interpreted (see tests/windows/README.md). Anything else is refused with exit code 1 and a message
+on stderr, so an unexpected construct fails the tests instead of passing silently.
+
+The Windows "file system" of the host is the directory --root: C:\\X\\Y is <root>/X/Y. The agent is
+installed when <root>/Program Files/AzureConnectedMachineAgent/azcmagent.exe exists (created at
+start unless --no-agent); calling it runs COMMAND with AZCMAGENT_STANDIN_FLAVOUR=windows and
+AZCMAGENT_STANDIN_ROOT=<root>, after PowerShell 5.1's rules for passing arguments to a native
+program and the MSVCRT rules for parsing them back.
+"""
+
+import argparse
+import base64
+import http.server
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+
+import tree_sitter_powershell
+from tree_sitter import Language, Parser
+
+NS = {
+    "s": "http://www.w3.org/2003/05/soap-envelope",
+    "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
+    "w": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+    "rsp": "http://schemas.microsoft.com/wbem/wsman/1/windows/shell",
+    "p": "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd",
+}
+ACTION_PREFIX = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
+AGENT_PATH = "C:\\Program Files\\AzureConnectedMachineAgent\\azcmagent.exe"
+RECEIVE_WAIT = 15.0
+PS_PARSER = Parser(Language(tree_sitter_powershell.language()))
+
+
+class Refused(Exception):
+    """A construct our runner does not emit."""
+
+
+# ------------------------------------------------------------------ argument passing
+
+def ps51_command_line(program, args):
+    """The command line Windows PowerShell 5.1 builds for a native program (legacy passing)."""
+    parts = ['"%s"' % program]
+    for arg in args:
+        if arg == "":
+            continue  # PowerShell 5.1 drops empty arguments
+        if any(ch in arg for ch in " \t") and not (len(arg) > 1 and arg[0] == '"' and arg[-1] == '"'):
+            parts.append('"%s"' % arg)  # embedded quotes are NOT escaped
+        else:
+            parts.append(arg)
+    return " ".join(parts)
+
+
+def msvcrt_argv(command_line):
+    """Parse a command line as the Microsoft C runtime does (argv[0] included)."""
+    args, i, n = [], 0, len(command_line)
+    # argv[0]: up to the next unquoted space, quotes removed, no escapes
+    buf, quoted = [], False
+    while i < n and (quoted or command_line[i] not in " \t"):
+        if command_line[i] == '"':
+            quoted = not quoted
+        else:
+            buf.append(command_line[i])
+        i += 1
+    args.append("".join(buf))
+    while True:
+        while i < n and command_line[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        buf, quoted = [], False
+        while i < n and (quoted or command_line[i] not in " \t"):
+            ch = command_line[i]
+            if ch == "\\":
+                j = i
+                while j < n and command_line[j] == "\\":
+                    j += 1
+                count = j - i
+                if j < n and command_line[j] == '"':
+                    buf.append("\\" * (count // 2))
+                    if count % 2:
+                        buf.append('"')
+                        i = j + 1
+                    else:
+                        i = j
+                    continue
+                buf.append("\\" * count)
+                i = j
+                continue
+            if ch == '"':
+                if quoted and i + 1 < n and command_line[i + 1] == '"':
+                    buf.append('"')
+                    i += 2
+                    continue
+                quoted = not quoted
+                i += 1
+                continue
+            buf.append(ch)
+            i += 1
+        args.append("".join(buf))
+    return args
+
+
+# --------------------------------------------------------------------- interpreter
+
+class Exit(Exception):
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+WRAPPERS = {"logical_expression", "bitwise_expression", "comparison_expression", "additive_expression",
+            "multiplicative_expression", "format_expression", "range_expression", "array_literal_expression",
+            "unary_expression", "pipeline_chain", "logical_argument_expression", "bitwise_argument_expression",
+            "comparison_argument_expression", "additive_argument_expression", "multiplicative_argument_expression",
+            "format_argument_expression", "range_argument_expression", "argument_expression",
+            "left_assignment_expression"}
+
+
+class Host:
+    """One Windows host: its file system root and the agent command."""
+
+    def __init__(self, root, agent_command, env=None):
+        self.root = root
+        self.agent_command = agent_command
+        self.env = {"ProgramW6432": "C:\\Program Files", "ProgramFiles": "C:\\Program Files",
+                    "ProgramData": "C:\\ProgramData", "SystemDrive": "C:"}
+        self.env.update(env or {})
+
+    def local_path(self, windows_path):
+        path = windows_path.replace("/", "\\")
+        if len(path) >= 2 and path[1] == ":":
+            path = path[2:]
+        return os.path.join(self.root, *[p for p in path.split("\\") if p])
+
+
+class Interpreter:
+    def __init__(self, host, source, stdin, dry=False):
+        self.dry = dry  # validate every statement (both sides of each if) without running anything
+        self.host = host
+        self.source = source
+        self.vars = {}
+        self.stdin_lines = stdin.decode("utf-8", "replace").splitlines() if stdin else []
+        self.stdout = []
+        self.stderr = []
+        self.last_exit = 0
+
+    # -- helpers
+    def text(self, node):
+        return self.source[node.start_byte:node.end_byte].decode("utf-8")
+
+    def refuse(self, node, why="construct not emitted by our runner"):
+        raise Refused("%s: %s %r" % (why, node.type, self.text(node)[:80]))
+
+    @staticmethod
+    def named(node):
+        return [c for c in node.children if c.is_named]
+
+    def unwrap(self, node):
+        while node.type in WRAPPERS:
+            kids = self.named(node)
+            if len(kids) != 1 or len(node.children) != 1:
+                break
+            node = kids[0]
+        return node
+
+    # -- program
+    def run(self):
+        tree = PS_PARSER.parse(self.source)
+        root = tree.root_node
+        if root.has_error:
+            bad = next((n for n in walk(root) if n.type == "ERROR" or n.is_missing), root)
+            raise Refused("the script does not parse: %r" % self.text(bad)[:80])
+        for node in walk(root):
+            if node.type == "generic_token" and any(q in self.text(node) for q in "'\"\u2018\u2019"):
+                raise Refused("a bare word with a quote in it: %r" % self.text(node))
+            if node.type in ("expandable_string_literal", "expandable_here_string_literal", "sub_expression",
+                             "script_block", "function_statement", "while_statement", "for_statement",
+                             "foreach_statement", "trap_statement", "try_statement", "redirection"):
+                self.refuse(node)
+        try:
+            for child in self.named(root):
+                if child.type != "statement_list":
+                    self.refuse(child)
+                self.statements(child)
+        except Exit as done:
+            return done.code
+        return 0
+
+    def statements(self, node):
+        for stmt in self.named(node):
+            self.statement(stmt)
+
+    def statement(self, node):
+        kind = node.type
+        if kind == "empty_statement":
+            return
+        if kind == "flow_control_statement":
+            kids = self.named(node)
+            if self.text(node.children[0]).lower() != "exit" or len(kids) > 1:
+                self.refuse(node)
+            code = self.pipeline_value(kids[0]) if kids else 0
+            raise Exit(int(code))
+        if kind == "if_statement":
+            return self.if_statement(node)
+        if kind == "pipeline":
+            kids = self.named(node)
+            if len(kids) != 1:
+                self.refuse(node, "pipelines are not emitted")
+            inner = kids[0]
+            if inner.type == "assignment_expression":
+                return self.assignment(inner)
+            if inner.type == "pipeline_chain":
+                chain = self.named(inner)
+                if len(chain) != 1:
+                    self.refuse(inner)
+                if chain[0].type == "command":
+                    return self.command(chain[0], emit=True)
+                self.expression_statement(chain[0])
+                return
+        self.refuse(node)
+
+    def if_statement(self, node):
+        kids = [c for c in node.children]
+        words = [self.text(c).lower() for c in kids if not c.is_named]
+        if "elseif" in words or "else" in words:
+            self.refuse(node)
+        condition = next(c for c in kids if c.type == "pipeline")
+        block = next(c for c in kids if c.type == "statement_block")
+        taken = self.truth(self.pipeline_value(condition))
+        inner = [c for c in self.named(block) if c.type == "statement_list"]
+        if self.dry:
+            try:
+                for stmts in inner:
+                    self.statements(stmts)
+            except Exit:
+                pass
+            return
+        if taken:
+            for stmts in inner:
+                self.statements(stmts)
+
+    def assignment(self, node):
+        kids = self.named(node)
+        target = self.unwrap(kids[0])
+        if target.type != "variable" or self.text(kids[1]) != "=":
+            self.refuse(node)
+        name = self.text(target)[1:].lower()
+        if name.startswith("env:"):
+            self.refuse(node, "assigning environment variables is not emitted")
+        self.vars[name] = self.pipeline_value(kids[2])
+
+    def pipeline_value(self, node):
+        if node.type != "pipeline":
+            return self.value(node)
+        kids = self.named(node)
+        if len(kids) != 1 or kids[0].type != "pipeline_chain":
+            self.refuse(node)
+        chain = self.named(kids[0])
+        if len(chain) != 1:
+            self.refuse(kids[0])
+        if chain[0].type == "command":
+            return self.command(chain[0], emit=False)
+        return self.value(chain[0])
+
+    def expression_statement(self, node):
+        node = self.unwrap(node)
+        if node.type == "invokation_expression":
+            return self.invoke(node)
+        self.refuse(node)
+
+    def invoke(self, node):
+        # only [Console]::Error.WriteLine(<expr>)
+        if not self.text(node).startswith("[Console]::Error.WriteLine("):
+            self.refuse(node)
+        args = [c for c in self.named(node) if c.type == "argument_list"]
+        exprs = [c for c in walk(args[0]) if c.type == "argument_expression"] if args else []
+        if len(exprs) != 1:
+            self.refuse(node)
+        self.stderr.append(self.to_text(self.value(exprs[0])) + "\r\n")
+
+    def truth(self, value):
+        return bool(value)
+
+    def to_text(self, value):
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "True" if value else "False"
+        return str(value)
+
+    def value(self, node):
+        node = self.unwrap(node)
+        kind = node.type
+        if kind == "variable":
+            name = self.text(node)[1:]
+            lower = name.lower()
+            if lower.startswith("env:"):
+                return self.host.env.get(name[4:], None)
+            if lower == "lastexitcode":
+                return self.last_exit
+            if lower == "input":
+                return list(self.stdin_lines)
+            if lower not in self.vars:
+                self.refuse(node, "an unassigned variable")
+            return self.vars[lower]
+        if kind == "string_literal":
+            kids = self.named(node)
+            if len(kids) != 1 or kids[0].type != "verbatim_string_characters":
+                self.refuse(node)
+            raw = self.text(kids[0])
+            return unquote_verbatim(raw)
+        if kind == "integer_literal":
+            return int(self.text(node))
+        if kind == "parenthesized_expression":
+            inner = [c for c in self.named(node)]
+            if len(inner) != 1:
+                self.refuse(node)
+            return self.pipeline_value(inner[0])
+        if kind == "array_expression":
+            inner = [c for c in self.named(node) if c.type == "statement_list"]
+            if len(inner) != 1 or self.text(inner[0]).strip().lower() != "$input":
+                self.refuse(node, "only @($input) is emitted")
+            return list(self.stdin_lines)
+        if kind == "element_access":
+            kids = self.named(node)
+            base = self.value(kids[0])
+            index = self.value(kids[1])
+            if not isinstance(base, list) or not isinstance(index, int):
+                self.refuse(node)
+            return base[index] if -len(base) <= index < len(base) else None
+        if kind == "expression_with_unary_operator":
+            op = self.text(node.children[0]).lower()
+            if op != "-not":
+                self.refuse(node)
+            return not self.truth(self.value(node.children[1]))
+        if kind in ("additive_expression", "additive_argument_expression"):
+            kids = node.children
+            if len(kids) != 3 or self.text(kids[1]) != "+":
+                self.refuse(node)
+            left, right = self.value(kids[0]), self.value(kids[2])
+            if isinstance(left, int) and isinstance(right, int) and not isinstance(left, bool):
+                return left + right
+            return self.to_text(left) + self.to_text(right)
+        if kind in ("comparison_expression", "comparison_argument_expression"):
+            kids = node.children
+            if len(kids) != 3 or self.text(kids[1]).lower() != "-ne":
+                self.refuse(node)
+            return self.value(kids[0]) != self.value(kids[2])
+        if kind == "command":
+            return self.command(node, emit=False)
+        self.refuse(node)
+
+    # -- commands
+    def command(self, node, emit):
+        first = node.children[0]
+        elements = next((c for c in node.children if c.type == "command_elements"), None)
+        items = [c for c in self.named(elements)] if elements is not None else []
+        items = [c for c in items if c.type != "command_argument_sep"]
+        if first.type == "command_invokation_operator":
+            target = next(c for c in node.children if c.type == "command_name_expr")
+            variable = [c for c in walk(target) if c.type == "variable"]
+            if len(variable) != 1 or self.text(target).strip() != self.text(variable[0]):
+                self.refuse(node, "only & $Variable calls are emitted")
+            program = self.value(variable[0])
+            args = []
+            for item in items:
+                if item.type in ("command_parameter", "generic_token"):
+                    self.refuse(item, "native arguments are always quoted or variables")
+                value = self.value(item)
+                if isinstance(value, (list, bool)) or value is None:
+                    self.refuse(item, "native argument is not a string")
+                args.append(self.to_text(value))
+            return self.native(str(program), args)
+        name = self.text(first)
+        if first.type != "command_name":
+            self.refuse(node)
+        if name == "Write-Output":
+            if len(items) != 1:
+                self.refuse(node)
+            text = self.to_text(self.value(items[0]))
+            if emit:
+                self.stdout.append(text + "\r\n")
+                return None
+            return text
+        if name == "Test-Path":
+            if len(items) != 2 or self.text(items[0]) != "-LiteralPath":
+                self.refuse(node)
+            path = self.value(items[1])
+            if self.dry:
+                return True
+            return bool(path) and os.path.exists(self.host.local_path(str(path)))
+        self.refuse(node, "command %s is not emitted by our runner" % name)
+
+    def native(self, program, args):
+        if self.dry:
+            self.last_exit = 0
+            return None
+        local = self.host.local_path(program)
+        if not os.path.exists(local):
+            self.stderr.append("%s : The term '%s' is not recognized as the name of a cmdlet, function, script file, "
+                               "or operable program.\r\n" % (program, program))
+            return None
+        if program.lower() != AGENT_PATH.lower():
+            self.stderr.append("%s: only the agent can run on this test host\r\n" % program)
+            self.last_exit = 1
+            return None
+        argv = msvcrt_argv(ps51_command_line(program, args))[1:]
+        env = dict(os.environ, AZCMAGENT_STANDIN_FLAVOUR="windows", AZCMAGENT_STANDIN_ROOT=self.host.root)
+        proc = subprocess.run(self.host.agent_command + argv, capture_output=True, env=env, check=False)
+        for line in proc.stdout.decode("utf-8", "replace").splitlines():
+            self.stdout.append(line + "\r\n")
+        for line in proc.stderr.decode("utf-8", "replace").splitlines():
+            self.stderr.append(line + "\r\n")
+        self.last_exit = proc.returncode
+        return None
+
+
+def unquote_verbatim(raw):
+    quotes = "'\u2018\u2019\u201a\u201b"
+    if len(raw) < 2 or raw[0] not in quotes or raw[-1] not in quotes:
+        raise Refused("not a single-quoted string: %r" % raw)
+    body, out, i = raw[1:-1], [], 0
+    while i < len(body):
+        ch = body[i]
+        if ch in quotes:
+            if i + 1 < len(body) and body[i + 1] in quotes:
+                out.append(ch)
+                i += 2
+                continue
+            raise Refused("an unpaired quote in %r" % raw)
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def walk(node):
+    yield node
+    for child in node.children:
+        yield from walk(child)
+
+
+def run_script(host, script_text, stdin=b""):
+    """Run one PowerShell script: (rc, stdout bytes, stderr bytes).
+
+    The whole script is checked first (every statement, both sides of each if, nothing run), so
+    a script with a construct we do not interpret is refused before any of it takes effect.
+    """
+    try:
+        Interpreter(host, script_text.encode("utf-8"), stdin, dry=True).run()
+    except Refused as exc:
+        return 1, b"", ("winrm test endpoint refused the script: %s\r\n" % exc).encode("utf-8")
+    interp = Interpreter(host, script_text.encode("utf-8"), stdin)
+    try:
+        rc = interp.run()
+    except Refused as exc:
+        interp.stderr.append("winrm test endpoint refused the script: %s\r\n" % exc)
+        rc = 1
+    return rc, "".join(interp.stdout).encode("utf-8"), "".join(interp.stderr).encode("utf-8")
+
+
+def decode_command(command, arguments):
+    """The PowerShell script in a WinRM command (-EncodedCommand)."""
+    if command.lower() not in ("powershell", "powershell.exe"):
+        raise Refused("only PowerShell commands are accepted, got %r" % command)
+    words = arguments.split()
+    for index, word in enumerate(words):
+        if word.lower() in ("-encodedcommand", "-enc", "-e"):
+            return base64.b64decode(words[index + 1]).decode("utf-16-le")
+    raise Refused("only -EncodedCommand scripts are accepted: %r" % arguments[:80])
+
+
+# ------------------------------------------------------------------- WS-Management
+
+class Command:
+    def __init__(self, script_or_error):
+        self.script = script_or_error
+        self.stdin = b""
+        self.stdin_done = False
+        self.thread = None
+        self.result = None
+        self.delivered = False
+
+
+class State:
+    def __init__(self, host, user, password):
+        self.host = host
+        self.user = user
+        self.password = password
+        self.shells = {}
+        self.lock = threading.Lock()
+
+
+def envelope(action, relates_to, body):
+    return ('<?xml version="1.0" encoding="utf-8"?>'
+            '<s:Envelope xmlns:s="%(s)s" xmlns:a="%(a)s" xmlns:w="%(w)s" xmlns:rsp="%(rsp)s" xmlns:p="%(p)s">'
+            '<s:Header><a:Action>%(action)s</a:Action><a:MessageID>uuid:%(mid)s</a:MessageID>'
+            '<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>'
+            '<a:RelatesTo>%(rel)s</a:RelatesTo></s:Header><s:Body>%(body)s</s:Body></s:Envelope>'
+            % dict(NS, action=action, mid=uuid.uuid4(), rel=relates_to, body=body)).encode("utf-8")
+
+
+def fault(relates_to, code, reason):
+    body = ('<s:Fault><s:Code><s:Value>s:Receiver</s:Value><s:Subcode><s:Value>w:TimedOut</s:Value></s:Subcode>'
+            '</s:Code><s:Reason><s:Text xml:lang="en-US">%s</s:Text></s:Reason><s:Detail>'
+            '<f:WSManFault xmlns:f="http://schemas.microsoft.com/wbem/wsman/1/wsmanfault" Code="%d" '
+            'Machine="localhost"><f:Message>%s</f:Message></f:WSManFault></s:Detail></s:Fault>'
+            % (reason, code, reason))
+    return envelope("http://schemas.dmtf.org/wbem/wsman/1/wsman/fault", relates_to, body)
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "arcguard-winrm-test/1.0"
+
+    def log_message(self, fmt, *args):  # quiet
+        if os.environ.get("WINRM_ENDPOINT_DEBUG"):
+            sys.stderr.write(fmt % args + "\n")
+
+    def reply(self, status, data, content_type="application/soap+xml;charset=UTF-8"):
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        state = self.server.state
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        expected = "Basic " + base64.b64encode(("%s:%s" % (state.user, state.password)).encode()).decode()
+        if self.headers.get("Authorization") != expected:
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="WSMAN"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        try:
+            self.reply(200, self.dispatch(state, ET.fromstring(body)))
+        except TimeoutError as exc:
+            self.reply(500, exc.args[0])
+
+    def dispatch(self, state, root):
+        header = root.find("s:Header", NS)
+        action = header.findtext("a:Action", default="", namespaces=NS)
+        message_id = header.findtext("a:MessageID", default="", namespaces=NS)
+        shell_id = None
+        for selector in header.iter("{%s}Selector" % NS["w"]):
+            if selector.get("Name") == "ShellId":
+                shell_id = selector.text
+        body = root.find("s:Body", NS)
+        if action.endswith("/transfer/Create"):
+            shell_id = str(uuid.uuid4()).upper()
+            with state.lock:
+                state.shells[shell_id] = {}
+            return envelope("http://schemas.xmlsoap.org/ws/2004/09/transfer/CreateResponse", message_id,
+                            '<x:ResourceCreated xmlns:x="http://schemas.xmlsoap.org/ws/2004/09/transfer">'
+                            '<a:Address>http://localhost/wsman</a:Address><a:ReferenceParameters>'
+                            '<w:ResourceURI>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd</w:ResourceURI>'
+                            '<w:SelectorSet><w:Selector Name="ShellId">%s</w:Selector></w:SelectorSet>'
+                            '</a:ReferenceParameters></x:ResourceCreated>'
+                            '<rsp:Shell><rsp:ShellId>%s</rsp:ShellId></rsp:Shell>' % (shell_id, shell_id))
+        shell = state.shells.get(shell_id)
+        if shell is None:
+            raise ValueError("unknown shell %r" % shell_id)
+        if action == ACTION_PREFIX + "Command":
+            line = body.find("rsp:CommandLine", NS)
+            command = line.findtext("rsp:Command", default="", namespaces=NS).strip()
+            arguments = " ".join((a.text or "") for a in line.findall("rsp:Arguments", NS))
+            try:
+                script = decode_command(command, arguments)
+            except Refused as exc:
+                script = exc
+            command_id = str(uuid.uuid4()).upper()
+            shell[command_id] = Command(script)
+            return envelope(ACTION_PREFIX + "CommandResponse", message_id,
+                            "<rsp:CommandResponse><rsp:CommandId>%s</rsp:CommandId></rsp:CommandResponse>" % command_id)
+        if action == ACTION_PREFIX + "Send":
+            stream = body.find("rsp:Send/rsp:Stream", NS)
+            cmd = shell[stream.get("CommandId")]
+            if stream.text:
+                cmd.stdin += base64.b64decode(stream.text)
+            if stream.get("End", "").lower() == "true":
+                cmd.stdin_done = True
+            return envelope(ACTION_PREFIX + "SendResponse", message_id, "<rsp:SendResponse/>")
+        if action == ACTION_PREFIX + "Receive":
+            desired = body.find("rsp:Receive/rsp:DesiredStream", NS)
+            command_id = desired.get("CommandId")
+            cmd = shell[command_id]
+            if cmd.thread is None:
+                cmd.thread = threading.Thread(target=self.execute, args=(state, cmd), daemon=True)
+                cmd.thread.start()
+            cmd.thread.join(RECEIVE_WAIT)
+            if cmd.thread.is_alive():
+                raise TimeoutError(fault(message_id, 2150858793, "The WS-Management service cannot complete the "
+                                                                 "operation within the time specified in OperationTimeout."))
+            rc, out, err = cmd.result
+            streams = ""
+            if not cmd.delivered:
+                if out:
+                    streams += '<rsp:Stream Name="stdout" CommandId="%s">%s</rsp:Stream>' % (
+                        command_id, base64.b64encode(out).decode())
+                if err:
+                    streams += '<rsp:Stream Name="stderr" CommandId="%s">%s</rsp:Stream>' % (
+                        command_id, base64.b64encode(err).decode())
+                cmd.delivered = True
+            streams += ('<rsp:Stream Name="stdout" CommandId="%s" End="true"></rsp:Stream>'
+                        '<rsp:Stream Name="stderr" CommandId="%s" End="true"></rsp:Stream>' % (command_id, command_id))
+            return envelope(ACTION_PREFIX + "ReceiveResponse", message_id,
+                            '<rsp:ReceiveResponse>%s<rsp:CommandState CommandId="%s" '
+                            'State="http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done">'
+                            '<rsp:ExitCode>%d</rsp:ExitCode></rsp:CommandState></rsp:ReceiveResponse>'
+                            % (streams, command_id, rc))
+        if action == ACTION_PREFIX + "Signal":
+            return envelope(ACTION_PREFIX + "SignalResponse", message_id, "<rsp:SignalResponse/>")
+        if action.endswith("/transfer/Delete"):
+            with state.lock:
+                state.shells.pop(shell_id, None)
+            return envelope("http://schemas.xmlsoap.org/ws/2004/09/transfer/DeleteResponse", message_id, "")
+        raise ValueError("unsupported action %r" % action)
+
+    @staticmethod
+    def execute(state, cmd):
+        if isinstance(cmd.script, Refused):
+            cmd.result = (1, b"", ("winrm test endpoint refused the command: %s\r\n" % cmd.script).encode())
+            return
+        cmd.result = run_script(state.host, cmd.script, cmd.stdin)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+
+def install_agent(root):
+    path = os.path.join(root, "Program Files", "AzureConnectedMachineAgent", "azcmagent.exe")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as handle:
+        handle.write("test endpoint marker: the agent is installed\n")
+    return path
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 picks a free one)")
+    parser.add_argument("--user", required=True)
+    parser.add_argument("--password", required=True)
+    parser.add_argument("--azcmagent", required=True, help="command line that runs the azcmagent stand-in")
+    parser.add_argument("--root", help="the host's Windows file system (default: a new temporary directory)")
+    parser.add_argument("--no-agent", action="store_true", help="start without the agent installed")
+    args = parser.parse_args(argv)
+    host_name, _colon, port = args.listen.rpartition(":")
+    root = args.root or tempfile.mkdtemp(prefix="winrm-host-")
+    os.makedirs(root, exist_ok=True)
+    if not args.no_agent:
+        install_agent(root)
+    server = Server((host_name or "127.0.0.1", int(port)), Handler)
+    server.state = State(Host(root, shlex.split(args.azcmagent)), args.user, args.password)
+    print("listening on %s:%d root %s" % (server.server_address[0], server.server_address[1], root), flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
