@@ -474,6 +474,9 @@ def run_script(host, script_text, stdin=b""):
 
 def decode_command(command, arguments):
     """The PowerShell script in a WinRM command (-EncodedCommand)."""
+    if " " in command:  # pywinrm's run_ps sends the whole command line as the command
+        command, _space, rest = command.partition(" ")
+        arguments = (rest + " " + arguments).strip()
     if command.lower() not in ("powershell", "powershell.exe"):
         raise Refused("only PowerShell commands are accepted, got %r" % command)
     words = arguments.split()

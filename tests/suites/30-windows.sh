@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Windows end to end: Ansible's winrm connection against the WinRM test endpoint
+# (module, role with every profile, errors, quoting, mixed fleet) and the endpoint's own tests.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/env.sh"
+cd "$ROOT"
+python -m pytest -q -p no:cacheprovider -p no:warnings -n 2 tests/windows "$@"
