@@ -638,7 +638,7 @@ class Agent:
             name = opts.get("name")
             if not name:
                 raise Fail(23, "extension remove needs --name")
-            status = (self.control.get("services") or {}).get(SERVICE_NAMES[self.flavour]["ext"], "stopped")
+            status = (self.control.get("services") or {}).get(SERVICE_NAMES[self.flavour]["ext"], "running")
             if status == "running":
                 raise Fail(27, "the extension manager service must be stopped before removing extensions")
             wanted = name.replace("/", ".").lower()
