@@ -70,8 +70,8 @@ def test_overrides_and_user_profiles(tmp_path):
     assert out.rc == 0 and "failed=0" in out.stdout, out.stdout[-3000:]
     state = fleet.read_state(root)
     assert state["extensions.allowlist"] == ["Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"]
-    assert sorted(state["extensions.blocklist"]) == ["Microsoft.Azure.Extensions/CustomScript",
-                                                    "Microsoft.CPlat.Core/RunCommandHandlerLinux"]
+    assert sorted(state["extensions.blocklist"]) == [
+        "Microsoft.Azure.Extensions/CustomScript", "Microsoft.CPlat.Core/RunCommandHandlerLinux"]
     assert state["guestconfiguration.enabled"] is False
 
 
@@ -101,8 +101,8 @@ def test_reset_and_lockdown_playbooks_from_the_collection(tmp_path):
     root = str(tmp_path / "h")
     exe = fleet.make_host(root)
     inv = tmp_path / "inv.json"
-    inv.write_text(json.dumps({"all": {"hosts": {"h": {"ansible_connection": "local", "lockdown_executable": exe,
-                                                        "ansible_python_interpreter": "/usr/bin/python3"}}}}))
+    host_vars = {"ansible_connection": "local", "lockdown_executable": exe, "ansible_python_interpreter": "/usr/bin/python3"}
+    inv.write_text(json.dumps({"all": {"hosts": {"h": host_vars}}}))
     ansible_playbook = os.path.join(VENV_BIN, "ansible-playbook")
     subprocess.run([ansible_playbook, "-i", str(inv), "arcguard.azcmagent.lockdown", "-e", "lockdown_profile=esu"],
                    check=True, env=env(), capture_output=True)

@@ -4,7 +4,6 @@ import os
 import secrets
 import subprocess
 import sys
-import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ENDPOINT = os.path.join(ROOT, "tests", "windows", "winrm_endpoint.py")

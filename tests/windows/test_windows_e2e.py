@@ -43,8 +43,8 @@ def test_module_converges_with_windows_names_and_is_idempotent(tmp_path, win):
     assert got["extensions.allowlist"] == ["Microsoft.Azure.Monitor/AzureMonitorWindowsAgent",
                                            "Microsoft.Azure.AzureDefenderForServers/MDE.Windows",
                                            "Microsoft.Azure.AzureDefenderForSQL/AdvancedThreatProtection.Windows"]
-    assert sorted(got["extensions.blocklist"]) == ["Microsoft.CPlat.Core/RunCommandHandlerWindows",
-                                                  "Microsoft.Compute/CustomScriptExtension"]
+    assert sorted(got["extensions.blocklist"]) == [
+        "Microsoft.CPlat.Core/RunCommandHandlerWindows", "Microsoft.Compute/CustomScriptExtension"]
     assert first["executable"] == "C:\\Program Files\\AzureConnectedMachineAgent\\azcmagent.exe"
     fleet.clear_log(win.root, "windows")
     second = run(tmp_path, [task], hosts=hosts).result("dc01")

@@ -234,7 +234,7 @@ class Interpreter:
         self.refuse(node)
 
     def if_statement(self, node):
-        kids = [c for c in node.children]
+        kids = list(node.children)
         words = [self.text(c).lower() for c in kids if not c.is_named]
         if "elseif" in words or "else" in words:
             self.refuse(node)
@@ -326,7 +326,7 @@ class Interpreter:
         if kind == "integer_literal":
             return int(self.text(node))
         if kind == "parenthesized_expression":
-            inner = [c for c in self.named(node)]
+            inner = list(self.named(node))
             if len(inner) != 1:
                 self.refuse(node)
             return self.pipeline_value(inner[0])
@@ -368,7 +368,7 @@ class Interpreter:
     def command(self, node, emit):
         first = node.children[0]
         elements = next((c for c in node.children if c.type == "command_elements"), None)
-        items = [c for c in self.named(elements)] if elements is not None else []
+        items = list(self.named(elements)) if elements is not None else []
         items = [c for c in items if c.type != "command_argument_sep"]
         if first.type == "command_invokation_operator":
             target = next(c for c in node.children if c.type == "command_name_expr")
@@ -656,7 +656,7 @@ def install_agent(root):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--listen", default="127.0.0.1:0", help="HOST:PORT (port 0 picks a free one)")
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Molecule scenarios in podman containers built locally (no registry): every profile with check
+# mode first, converge, idempotence and verify; monitor mode to ama_only; onboarding wait; a
+# user-defined profile.
+set -euo pipefail
+. "$(dirname "$0")/../../scripts/env.sh"
+cd "$ROOT"
+"$ROOT/scripts/bootstrap.sh" podman image
+status=0
+for scenario in molecule/*/; do
+  name=$(basename "$scenario")
+  echo "--- molecule test -s $name"
+  if molecule test -s "$name"; then echo "molecule $name: ok"; else echo "molecule $name: FAILED"; status=1; fi
+done
+exit $status
