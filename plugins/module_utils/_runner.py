@@ -76,8 +76,8 @@ class Runner:
         self.resolved_executable = executable
         self.list_argv = ["config", "list", "--json"]  # without --json for agents that lack it
 
-    def run(self, steps):
-        script = scripts.build_script(self.family, steps, self.executable, self.timeout)
+    def run(self, steps, keep_going=False):
+        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going)
         data = scripts.stdin_data(steps)
         if self.family == "powershell":
             cmd = self.action._connection._shell._encode_script(script, as_list=False, strict_mode=False,

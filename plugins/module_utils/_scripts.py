@@ -24,6 +24,8 @@ TIMEOUT_RCS = (124, 137)
 
 POSIX_LOCATIONS = ("/opt/azcmagent/bin/azcmagent", "/usr/bin/azcmagent", "/usr/local/bin/azcmagent")
 WINDOWS_SUFFIX = "\\AzureConnectedMachineAgent\\azcmagent.exe"
+POSIX_EXTENSIONS = "/var/lib/waagent"
+WINDOWS_EXTENSIONS = "\\Packages\\Plugins"
 
 
 class Secret:
@@ -43,6 +45,20 @@ class Secret:
         return hash(self.value)
 
 
+class Listing:
+    """A step that lists the folders below a directory (installed extensions), not an azcmagent call.
+
+    ``path`` is the directory on the target; None means the OS's documented extension folder.
+    On Windows the names come with one level of subfolders (``Publisher.Type\\version``).
+    """
+
+    def __init__(self, path=None):
+        self.path = path
+
+    def __iter__(self):  # display form
+        return iter(["(list folders in %s)" % (self.path or "the extension folder")])
+
+
 def display_argv(argv):
     """The argv as it may be shown to users: secrets replaced by their redacted form."""
     return [a.shown if isinstance(a, Secret) else a for a in argv]
@@ -51,6 +67,8 @@ def display_argv(argv):
 def _secrets(steps):
     found = []
     for argv in steps:
+        if isinstance(argv, Listing):
+            continue
         for arg in argv:
             if isinstance(arg, Secret) and arg not in found:
                 found.append(arg)
@@ -72,8 +90,11 @@ def posix_quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
-def posix_script(steps, executable=None, timeout=None) -> str:
-    """A /bin/sh script that runs each step (a list of azcmagent arguments) in order."""
+def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
+    """A /bin/sh script that runs each step (a list of azcmagent arguments) in order.
+
+    It stops at the first failing step unless ``keep_going``.
+    """
     lines = []
     secrets = _secrets(steps)
     for index, _secret in enumerate(secrets):
@@ -95,19 +116,25 @@ def posix_script(steps, executable=None, timeout=None) -> str:
     else:
         prefix = ""
     for number, argv in enumerate(steps, 1):
-        words = []
-        for arg in argv:
-            if isinstance(arg, Secret):
-                words.append('"$S%d"' % secrets.index(arg))
-            else:
-                words.append(posix_quote(arg))
         begin = posix_quote("%sbegin %d" % (MARK, number))
         lines.append("echo %s; echo %s >&2" % (begin, begin))
-        lines.append('%s"$A" %s' % (prefix, " ".join(words)))
-        lines.append("r=$?")
+        if isinstance(argv, Listing):
+            base = posix_quote(argv.path or POSIX_EXTENSIONS)
+            lines.append("if [ -d %s ]; then (cd %s && for d in *; do [ -d \"$d\" ] && printf '%%s\\n' \"$d\"; done); "
+                         "r=0; else r=0; fi" % (base, base))
+        else:
+            words = []
+            for arg in argv:
+                if isinstance(arg, Secret):
+                    words.append('"$S%d"' % secrets.index(arg))
+                else:
+                    words.append(posix_quote(arg))
+            lines.append('%s"$A" %s' % (prefix, " ".join(words)))
+            lines.append("r=$?")
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
                      % (MARK, number, MARK, number))
-        lines.append('if [ "$r" -ne 0 ]; then exit "$r"; fi')
+        if not keep_going:
+            lines.append('if [ "$r" -ne 0 ]; then exit "$r"; fi')
     lines.append("exit 0")
     return "\n".join(lines) + "\n"
 
@@ -126,7 +153,7 @@ def ps_quote(arg: str) -> str:
     return "'" + "".join(out) + "'"
 
 
-def powershell_script(steps, executable=None, timeout=None) -> str:
+def powershell_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     """A PowerShell script that runs each step in order.
 
     It uses only the constructs listed in tests/windows/README.md; the WinRM test
@@ -148,27 +175,37 @@ def powershell_script(steps, executable=None, timeout=None) -> str:
                  % (ps_quote(MARK + "missing"), MISSING_RC))
     lines.append("Write-Output (%s + $A)" % ps_quote(MARK + "exe "))
     for number, argv in enumerate(steps, 1):
-        words = []
-        for arg in argv:
-            if isinstance(arg, Secret):
-                words.append("$S[%d]" % secrets.index(arg))
-            else:
-                words.append(ps_quote(arg))
         begin = ps_quote("%sbegin %d" % (MARK, number))
         end = ps_quote("%send %d " % (MARK, number))
         lines.append("Write-Output %s; [Console]::Error.WriteLine(%s)" % (begin, begin))
-        lines.append("& $A %s" % " ".join(words))
-        lines.append("$r = $LASTEXITCODE")
+        if isinstance(argv, Listing):
+            if argv.path:
+                lines.append("$P = %s" % ps_quote(argv.path))
+            else:
+                lines.append("$P = $env:SystemDrive + %s" % ps_quote(WINDOWS_EXTENSIONS))
+            lines.append("if (Test-Path -LiteralPath $P) { Get-ChildItem -LiteralPath $P -Directory -Name -Recurse "
+                         "-Depth 1 }")
+            lines.append("$r = 0")
+        else:
+            words = []
+            for arg in argv:
+                if isinstance(arg, Secret):
+                    words.append("$S[%d]" % secrets.index(arg))
+                else:
+                    words.append(ps_quote(arg))
+            lines.append("& $A %s" % " ".join(words))
+            lines.append("$r = $LASTEXITCODE")
         lines.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
-        lines.append("if ($r -ne 0) { exit $r }")
+        if not keep_going:
+            lines.append("if ($r -ne 0) { exit $r }")
     lines.append("exit 0")
     return "\r\n".join(lines) + "\r\n"
 
 
-def build_script(shell_family: str, steps, executable=None, timeout=None) -> str:
+def build_script(shell_family: str, steps, executable=None, timeout=None, keep_going=False) -> str:
     if shell_family == "powershell":
-        return powershell_script(steps, executable, timeout)
-    return posix_script(steps, executable, timeout)
+        return powershell_script(steps, executable, timeout, keep_going)
+    return posix_script(steps, executable, timeout, keep_going)
 
 
 # ---------------------------------------------------------------------- results

@@ -4,4 +4,6 @@
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/env.sh"
 cd "$ROOT"
+# the audit report is opened in a real headless Chromium
+"$ROOT/scripts/bootstrap.sh" chromium
 python -m pytest -q -p no:cacheprovider -n 2 tests/integration "$@"

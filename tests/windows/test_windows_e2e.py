@@ -159,3 +159,27 @@ def test_mixed_fleet_in_one_run(tmp_path, win):
     assert state(win)["extensions.allowlist"] == [
         "Microsoft.Azure.Monitor/AzureMonitorWindowsAgent", "Microsoft.Azure.AzureDefenderForServers/MDE.Windows"]
     assert os.path.exists(win.agent_path())
+
+
+def test_info_over_winrm(tmp_path, win):
+    fleet.set_state(win.root, {"extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorWindowsAgent"]}, "windows")
+    fleet.add_extension(win.root, "Microsoft.Compute", "CustomScriptExtension", "1.10.12", "windows")
+    fleet.add_extension(win.root, "Microsoft.Azure.Monitor", "AzureMonitorWindowsAgent", "1.22.0.0", "windows")
+    result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_info": {}}], hosts={"w": win.host_vars()}, check=True).result("w")
+    assert not result.get("failed"), result
+    assert result["agent"]["installed"] and result["agent"]["version"].startswith("1.64")
+    assert result["agent"]["status"] == "Connected"
+    assert "extensions.allowlist" in result["supported_properties"]
+    assert sorted(e["name"] for e in result["installed_extensions"]) == [
+        "Microsoft.Azure.Monitor/AzureMonitorWindowsAgent", "Microsoft.Compute/CustomScriptExtension"]
+    assert [e["name"] for e in result["blocked_installed"]] == ["Microsoft.Compute/CustomScriptExtension"]
+    assert len(log(win)) == 4
+
+
+def test_info_without_the_agent_is_a_result(tmp_path):
+    ep = Endpoint(tmp_path / "win", no_agent=True)
+    try:
+        result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_info": {}}], hosts={"w": ep.host_vars()}).result("w")
+        assert not result.get("failed") and result["agent"]["installed"] is False
+    finally:
+        ep.stop()

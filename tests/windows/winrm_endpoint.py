@@ -403,6 +403,26 @@ class Interpreter:
             if self.dry:
                 return True
             return bool(path) and os.path.exists(self.host.local_path(str(path)))
+        if name == "Get-ChildItem":
+            flags = [self.text(i) for i in items]
+            if flags[:1] != ["-LiteralPath"] or sorted(flags[2:]) != sorted(
+                    ["-Directory", "-Name", "-Recurse", "-Depth", "1"]) or flags[flags.index("-Depth") + 1] != "1":
+                self.refuse(node)
+            path = self.value(items[1])
+            if self.dry:
+                return None
+            base = self.host.local_path(str(path))
+            names = []
+            for entry in sorted(os.listdir(base)) if os.path.isdir(base) else []:
+                if os.path.isdir(os.path.join(base, entry)):
+                    names.append(entry)
+                    for sub in sorted(os.listdir(os.path.join(base, entry))):
+                        if os.path.isdir(os.path.join(base, entry, sub)):
+                            names.append(entry + "\\" + sub)
+            if emit:
+                self.stdout.extend(n + "\r\n" for n in names)
+                return None
+            return names
         self.refuse(node, "command %s is not emitted by our runner" % name)
 
     def native(self, program, args):

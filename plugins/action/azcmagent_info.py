@@ -1,0 +1,81 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin for arcguard.azcmagent.azcmagent_info: reads everything in one remote command."""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _info as info
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.module_utils._runner import AgentError, Runner, scrub
+from ansible_collections.arcguard.azcmagent.plugins.module_utils._scripts import Listing
+from ansible_collections.arcguard.azcmagent.plugins.module_utils._planner import redact_url
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = False
+    _requires_connection = True
+    _supports_check_mode = True
+    _supports_async = False
+
+    ARGUMENT_SPEC = dict(
+        executable=dict(type="str"),
+        extensions_path=dict(type="str"),
+        timeout=dict(type="int", default=120),
+    )
+
+    STEPS = (["version"], ["show", "--json"], ["config", "list", "--json"], ["config", "info", "--json"])
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        runner = Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
+        out = runner.run(list(self.STEPS) + [Listing(args.get("extensions_path"))], keep_going=True)
+        data = {"changed": False, "os": runner.os, "errors": []}
+        if out.missing:
+            data.update(agent={"installed": False, "version": None, "status": None}, config={}, effective={},
+                        supported_properties=[], installed_extensions=[], blocked_installed=[])
+            result.update(data)
+            return result
+        steps = {n: out.step(n) for n in range(1, 6)}
+        if all(s is None for s in steps.values()):
+            err = AgentError("the agent could not be read", rc=out.rc, stdout=out.stdout, stderr=out.stderr)
+            result.update(failed=True, msg=err.msg, **err.details)
+            return result
+        agent = info.agent_facts(self._ok(steps[1]), self._ok(steps[2]))
+        agent["executable"] = runner.resolved_executable
+        config = {}
+        list_step = steps[3]
+        if list_step is not None and list_step.rc == 0:
+            try:
+                config = parsers.parse_config_list(list_step.stdout)
+            except parsers.ParseError as exc:
+                data["errors"].append("could not understand config list: %s" % exc)
+        elif list_step is not None:
+            why = runner.step_error(out, list_step, ["config", "list", "--json"]).msg
+            data["errors"].append(why)
+        supported = []
+        if steps[4] is not None and steps[4].rc == 0:
+            try:
+                supported = parsers.parse_config_info(steps[4].stdout)
+            except parsers.ParseError as exc:
+                data["errors"].append("could not understand config info: %s" % exc)
+        if not supported and config:
+            supported = sorted(config)
+        listed = (config.get("extensions.allowlist") or []) + (config.get("extensions.blocklist") or [])
+        installed = info.parse_extension_folders(steps[5].stdout if steps[5] else "", runner.os, listed)
+        if "proxy.url" in config:
+            config["proxy.url"] = redact_url(config["proxy.url"])
+        data.update(agent=agent, config=config, effective=info.effective(config) if config else {},
+                    supported_properties=supported, installed_extensions=installed,
+                    blocked_installed=info.blocked_installed(installed, config) if config else [])
+        result.update(scrub(data))
+        return result
+
+    @staticmethod
+    def _ok(step):
+        return step.stdout if step is not None and step.rc == 0 else ""

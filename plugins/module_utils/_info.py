@@ -1,0 +1,130 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What azcmagent_info reads, and what it concludes: pure functions over the agent's outputs.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
+
+MANAGED = "managed by Microsoft (monitor mode)"
+
+
+def _known_names(extra=()):
+    names = {}
+    for alias in catalog.EXTENSIONS.values():
+        for os_name in ("windows", "linux"):
+            if alias.get(os_name):
+                names[alias[os_name].replace("/", ".").lower()] = alias[os_name]
+    for name in extra:
+        if name and "/" in name:
+            names[name.replace("/", ".").lower()] = name
+    return names
+
+
+def split_folder(stem, known):
+    """Publisher and type from a `Publisher.Type` folder name. Both may contain dots, so known names
+    (the catalog, the lists) decide; otherwise the last dot separates them."""
+    hit = known.get(stem.lower())
+    if hit:
+        publisher, _slash, ext_type = hit.partition("/")
+        # keep the folder's own spelling
+        return stem[:len(publisher)], stem[len(publisher) + 1:]
+    publisher, _dot, ext_type = stem.rpartition(".")
+    return publisher, ext_type
+
+
+def parse_extension_folders(text, os_name, known_names=()):
+    """Installed extensions from the folder listing: [{publisher, type, version, name}]."""
+    known = _known_names(known_names)
+    found = []
+    seen = set()
+    for line in (text or "").splitlines():
+        entry = line.strip().rstrip("/\\")
+        if not entry:
+            continue
+        if os_name == "windows":
+            if "\\" not in entry:
+                continue  # a Publisher.Type folder; its version folders follow
+            folder, _sep, version = entry.partition("\\")
+            publisher, ext_type = split_folder(folder, known)
+        else:
+            match = re.match(r"^(.+\.[^.]+)-(\d[\w.]*)$", entry)
+            if not match:
+                continue
+            publisher, ext_type = split_folder(match.group(1), known)
+            version = match.group(2)
+        if not publisher or not ext_type:
+            continue
+        key = (publisher.lower(), ext_type.lower(), version)
+        if key in seen:
+            continue
+        seen.add(key)
+        found.append({"publisher": publisher, "type": ext_type, "version": version,
+                      "name": "%s/%s" % (publisher, ext_type)})
+    return found
+
+
+def allowed(name, allowlist, blocklist):
+    """Would the agent allow installing (or updating) this extension under these lists?"""
+    key = name.lower()
+    if any(b.lower() == key for b in blocklist or []):
+        return False
+    if not allowlist:
+        return True
+    if any(a == catalog.ALLOW_NONE for a in allowlist):
+        return False
+    return any(a.lower() == key for a in allowlist)
+
+
+def blocked_installed(installed, config):
+    """Installed extensions that the current lists would no longer allow (lists never remove them)."""
+    allow = config.get("extensions.allowlist") or []
+    block = config.get("extensions.blocklist") or []
+    return [dict(ext, reason="in the blocklist" if any(b.lower() == ext["name"].lower() for b in block)
+                 else "not in the allowlist")
+            for ext in installed if not allowed(ext["name"], allow, block)]
+
+
+def effective(config):
+    """What the agent enforces: in monitor mode Microsoft's allowlist applies and guest configuration and
+    incoming connections are off, whatever is stored."""
+    if str(config.get("config.mode", "full")).lower() != "monitor":
+        return {"mode": "full",
+                "extensions_allowlist": config.get("extensions.allowlist", []),
+                "extensions_blocklist": config.get("extensions.blocklist", []),
+                "guestconfiguration_enabled": config.get("guestconfiguration.enabled", True),
+                "extensions_enabled": config.get("extensions.enabled", True),
+                "incomingconnections_enabled": config.get("incomingconnections.enabled", True)}
+    return {"mode": "monitor", "extensions_allowlist": MANAGED, "extensions_blocklist": [],
+            "guestconfiguration_enabled": False,
+            "extensions_enabled": config.get("extensions.enabled", True),
+            "incomingconnections_enabled": False}
+
+
+def agent_facts(version_out, show_out):
+    """{installed, version, status, show} from `azcmagent version` and `azcmagent show --json` outputs."""
+    agent = {"installed": True, "version": None, "status": None}
+    version = parsers.parse_version(version_out or "")
+    if version:
+        agent["version"] = ".".join(str(p) for p in version)
+    try:
+        show = parsers.parse_show(show_out or "")
+    except parsers.ParseError:
+        show = {}
+    lowered = {str(k).lower().replace(" ", ""): v for k, v in show.items()}
+    agent["status"] = lowered.get("status") or lowered.get("agentstatus")
+    if not agent["version"]:
+        shown = lowered.get("agentversion")
+        if shown:
+            agent["version"] = str(shown)
+    for key in ("resourceName", "resourceGroup", "subscriptionId", "location", "lastHeartbeat"):
+        if lowered.get(key.lower()):
+            agent[key] = lowered[key.lower()]
+    return agent

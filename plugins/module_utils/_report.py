@@ -1,0 +1,216 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fleet audit reports: JSON, JUnit XML and a self-contained HTML page. Pure and linear in the fleet size.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from xml.sax.saxutils import escape, quoteattr
+
+try:
+    import jmespath
+except ImportError:  # the report still builds; the summary is then counted by hand
+    jmespath = None
+
+SUMMARY_QUERIES = {
+    "compliant": "length(values(hosts)[?compliant])",
+    "drifted": "length(values(hosts)[?!compliant && !error])",
+    "errors": "length(values(hosts)[?error])",
+    "no_agent": "length(values(hosts)[?agent.installed == `false`])",
+    "blocked_installed": "length(values(hosts)[?length(blocked_installed) > `0`])",
+}
+
+
+def host_entry(profile, info, check):
+    """One host of the report from its azcmagent_info and check-mode azcmagent_config results."""
+    entry = {"profile": profile, "compliant": False, "differences": [], "blocked_installed": [],
+             "agent": {"installed": None, "version": None, "status": None}, "error": None}
+    info = info or {}
+    if info.get("unreachable"):
+        entry["error"] = "unreachable: %s" % (info.get("msg") or "no connection")
+        return entry
+    if info.get("failed"):
+        entry["error"] = info.get("msg") or "azcmagent_info failed"
+        return entry
+    agent = info.get("agent") or {}
+    entry["agent"] = {"installed": agent.get("installed"), "version": agent.get("version"),
+                      "status": agent.get("status")}
+    entry["blocked_installed"] = [e.get("name") for e in info.get("blocked_installed") or []]
+    if agent.get("installed") is False:
+        entry["error"] = "the Azure Connected Machine agent is not installed"
+        return entry
+    if info.get("errors"):
+        entry["error"] = "; ".join(info["errors"])
+        return entry
+    check = check or {}
+    if not check or check.get("skipped"):
+        entry["error"] = "the profile could not be compared"
+        return entry
+    if check.get("unreachable") or check.get("failed"):
+        entry["error"] = check.get("msg") or "the comparison failed"
+        return entry
+    entry["differences"] = [{"property": c.get("property"), "expected": c.get("after"), "actual": c.get("before")}
+                            for c in check.get("changes") or []]
+    if check.get("notes"):
+        entry["notes"] = list(check["notes"])
+    entry["compliant"] = not entry["differences"]
+    return entry
+
+
+def build(hosts, profile=None, generated=None):
+    """The report: {"summary": {...}, "hosts": {name: entry}} for {name: (profile, info, check)}."""
+    entries = {}
+    for name, (host_profile, info, check) in hosts.items():
+        entries[name] = host_entry(host_profile or profile, info, check)
+    report = {"summary": {}, "hosts": entries}
+    summary = {"hosts": len(entries)}
+    if jmespath is not None:
+        for key, query in SUMMARY_QUERIES.items():
+            summary[key] = jmespath.search(query, report)
+    else:
+        values = list(entries.values())
+        summary.update(compliant=sum(1 for e in values if e["compliant"]),
+                       drifted=sum(1 for e in values if not e["compliant"] and not e["error"]),
+                       errors=sum(1 for e in values if e["error"]),
+                       no_agent=sum(1 for e in values if e["agent"].get("installed") is False),
+                       blocked_installed=sum(1 for e in values if e["blocked_installed"]))
+    summary["profile"] = profile
+    summary["generated"] = generated or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    report["summary"] = summary
+    return report
+
+
+def to_json(report):
+    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+
+
+def _short(value):
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def to_junit(report):
+    """JUnit XML: one test case per host; a drifted host fails, an unreachable one is an error."""
+    summary = report["summary"]
+    parts = ['<?xml version="1.0" encoding="UTF-8"?>\n',
+             '<testsuites name="azcmagent audit" tests="%d" failures="%d" errors="%d">\n'
+             % (summary["hosts"], summary["drifted"], summary["errors"]),
+             '  <testsuite name=%s tests="%d" failures="%d" errors="%d" timestamp=%s>\n'
+             % (quoteattr("azcmagent audit: %s" % (summary.get("profile") or "per-host profiles")), summary["hosts"],
+                summary["drifted"], summary["errors"], quoteattr(summary["generated"]))]
+    for name in sorted(report["hosts"]):
+        entry = report["hosts"][name]
+        parts.append('    <testcase classname=%s name=%s>' % (quoteattr("azcmagent." + str(entry["profile"])),
+                                                              quoteattr(name)))
+        if entry["error"]:
+            parts.append('<error message=%s/>' % quoteattr(entry["error"]))
+        elif not entry["compliant"]:
+            lines = ["%s: expected %s, actual %s" % (d["property"], _short(d["expected"]), _short(d["actual"]))
+                     for d in entry["differences"]]
+            parts.append('<failure message=%s>%s</failure>' % (
+                quoteattr("%d setting(s) differ from profile %s" % (len(lines), entry["profile"])),
+                escape("\n".join(lines))))
+        if entry["blocked_installed"]:
+            parts.append('<system-out>%s</system-out>' % escape(
+                "installed but no longer allowed: " + ", ".join(entry["blocked_installed"])))
+        parts.append("</testcase>\n")
+    parts.append("  </testsuite>\n</testsuites>\n")
+    return "".join(parts)
+
+
+_STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#1b1f24;background:#fafbfc}
+h1{font-size:1.5rem;margin:0 0 .25rem}p.meta{color:#57606a;margin:0 0 1.5rem}
+.cards{display:flex;gap:1rem;flex-wrap:wrap;margin-bottom:1.5rem}
+.card{background:#fff;border:1px solid #d0d7de;border-radius:8px;padding:.75rem 1.25rem;min-width:8rem}
+.card .n{font-size:2rem;font-weight:600}.card .l{color:#57606a;font-size:.85rem}
+.ok .n{color:#1a7f37}.bad .n{color:#cf222e}.err .n{color:#9a6700}
+table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d0d7de}
+th,td{text-align:left;padding:.45rem .7rem;border-bottom:1px solid #eaeef2;vertical-align:top;font-size:.9rem}
+th{background:#f6f8fa;cursor:pointer;user-select:none;white-space:nowrap}
+th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
+.s-compliant{color:#1a7f37;font-weight:600}.s-drifted{color:#cf222e;font-weight:600}.s-error{color:#9a6700;font-weight:600}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem}
+h2{font-size:1.15rem;margin:2rem 0 .5rem}h3{font-size:1rem;margin:1.25rem 0 .4rem}
+"""
+
+_SCRIPT = """
+(function(){
+  var table=document.getElementById('hosts');
+  var heads=table.tHead.rows[0].cells;
+  function key(cell,type){var v=cell.getAttribute('data-v');if(v===null){v=cell.textContent;}
+    return type==='num'?parseFloat(v)||0:v.toLowerCase();}
+  Array.prototype.forEach.call(heads,function(th,col){
+    th.addEventListener('click',function(){
+      var asc=th.getAttribute('aria-sort')!=='ascending';
+      Array.prototype.forEach.call(heads,function(h){h.removeAttribute('aria-sort');});
+      th.setAttribute('aria-sort',asc?'ascending':'descending');
+      var type=th.getAttribute('data-type');
+      var rows=Array.prototype.slice.call(table.tBodies[0].rows);
+      rows.sort(function(a,b){var x=key(a.cells[col],type),y=key(b.cells[col],type);
+        return (x<y?-1:x>y?1:0)*(asc?1:-1);});
+      rows.forEach(function(r){table.tBodies[0].appendChild(r);});
+    });
+  });
+})();
+"""
+
+
+def _status(entry):
+    if entry["error"]:
+        return "error"
+    return "compliant" if entry["compliant"] else "drifted"
+
+
+def to_html(report):
+    """One self-contained page: summary counts, a sortable table of hosts, each drifted host's differences."""
+    summary = report["summary"]
+    esc = html.escape
+    out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+           '<meta name="viewport" content="width=device-width, initial-scale=1">',
+           '<title>azcmagent audit: %s</title><style>%s</style></head><body>'
+           % (esc(str(summary.get("profile") or "per-host profiles")), _STYLE),
+           '<h1>Azure Arc agent audit</h1><p class="meta">Profile: <b>%s</b> &middot; generated %s</p>'
+           % (esc(str(summary.get("profile") or "per-host profiles")), esc(summary["generated"])),
+           '<div class="cards">']
+    for key, label, css in (("hosts", "hosts", ""), ("compliant", "compliant", "ok"), ("drifted", "drifted", "bad"),
+                            ("errors", "unreachable or failed", "err"), ("no_agent", "without the agent", "err"),
+                            ("blocked_installed", "with blocked extensions installed", "bad")):
+        out.append('<div class="card %s" id="count-%s"><div class="n">%d</div><div class="l">%s</div></div>'
+                   % (css, key, summary.get(key, 0), esc(label)))
+    out.append('</div><table id="hosts"><thead><tr>'
+               '<th data-type="text">Host</th><th data-type="text">Status</th><th data-type="text">Profile</th>'
+               '<th data-type="num">Differences</th><th data-type="text">Agent version</th>'
+               '<th data-type="text">Blocked but installed</th><th data-type="text">Error</th></tr></thead><tbody>')
+    rank = {"drifted": 0, "error": 1, "compliant": 2}
+    ordered = sorted(report["hosts"].items(), key=lambda kv: (rank[_status(kv[1])], kv[0]))
+    for name, entry in ordered:
+        status = _status(entry)
+        out.append('<tr><td><a href="#host-%s">%s</a></td><td class="s-%s" data-v="%d%s">%s</td><td>%s</td>'
+                   '<td data-v="%d">%d</td><td>%s</td><td>%s</td><td>%s</td></tr>'
+                   % (esc(name, quote=True), esc(name), status, rank[status], status, status,
+                      esc(str(entry["profile"] or "")), len(entry["differences"]), len(entry["differences"]),
+                      esc(str(entry["agent"].get("version") or "")), esc(", ".join(entry["blocked_installed"])),
+                      esc(entry["error"] or "")))
+    out.append("</tbody></table>")
+    drifted = [(n, e) for n, e in ordered if e["differences"]]
+    if drifted:
+        out.append("<h2>Differences</h2>")
+    for name, entry in drifted:
+        out.append('<h3 id="host-%s">%s</h3><table class="diff"><thead><tr><th>Setting</th><th>Expected</th>'
+                   '<th>Actual</th></tr></thead><tbody>' % (esc(name, quote=True), esc(name)))
+        for diff in entry["differences"]:
+            out.append("<tr><td><code>%s</code></td><td><code>%s</code></td><td><code>%s</code></td></tr>"
+                       % (esc(str(diff["property"])), esc(_short(diff["expected"])), esc(_short(diff["actual"]))))
+        out.append("</tbody></table>")
+    out.append("<script>%s</script></body></html>\n" % _SCRIPT)
+    return "".join(out)

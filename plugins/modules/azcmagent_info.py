@@ -1,0 +1,144 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module is implemented by the action plugin of the same name (plugins/action/azcmagent_info.py).
+
+DOCUMENTATION = r"""
+module: azcmagent_info
+short_description: Read the Azure Connected Machine agent's state, settings and installed extensions
+version_added: 0.1.0
+description:
+  - Reads, in one remote command, the agent's version and connection status (C(azcmagent version),
+    C(azcmagent show --json)), its local settings (C(azcmagent config list --json)), the properties this agent
+    version supports (C(azcmagent config info --json)), and the extensions installed in the documented folders.
+  - Reports the installed extensions that the current allowlist and blocklist would no longer allow. Setting a
+    list never removes what is already installed, so these keep running until they are removed.
+  - A host without the agent is a result (RV(agent.installed=false)), not a failure. Parts that cannot be read
+    (for example the settings without elevation) are reported in RV(errors).
+  - Read-only. Runs on the controller and needs no Python on the target (Linux through C(/bin/sh), Windows through
+    PowerShell).
+author:
+  - arcguard maintainers (@arcguard)
+options:
+  executable:
+    description:
+      - The azcmagent to run. Default as in M(arcguard.azcmagent.azcmagent_config).
+    type: str
+  extensions_path:
+    description:
+      - Where installed extensions live. Default C(/var/lib/waagent) on Linux and C(%SystemDrive%\Packages\Plugins)
+        on Windows.
+    type: str
+  timeout:
+    description:
+      - Seconds each azcmagent invocation may take (POSIX targets). V(0) means no limit.
+    type: int
+    default: 120
+attributes:
+  action:
+    support: full
+    description: Implemented as an action plugin that runs on the controller.
+  check_mode:
+    support: full
+    description: Read-only; the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing to compare.
+  idempotent:
+    support: full
+    description: Never changes anything.
+  platform:
+    support: full
+    description: Linux and other POSIX targets through /bin/sh, Windows targets through PowerShell.
+    platforms: [posix, windows]
+seealso:
+  - module: arcguard.azcmagent.azcmagent_config
+"""
+
+EXAMPLES = r"""
+- name: Read the agent
+  arcguard.azcmagent.azcmagent_info:
+  register: arc
+  become: true
+
+- name: Fail when an installed extension is no longer allowed
+  ansible.builtin.assert:
+    that: arc.blocked_installed | length == 0
+    fail_msg: "Remove {{ arc.blocked_installed | map(attribute='name') | join(', ') }}"
+"""
+
+RETURN = r"""
+changed:
+  description: Always false.
+  returned: always
+  type: bool
+os:
+  description: The target's OS family, from the connection's shell.
+  returned: always
+  type: str
+  sample: linux
+agent:
+  description: The agent itself.
+  returned: always
+  type: dict
+  contains:
+    installed:
+      description: Whether the agent was found.
+      type: bool
+    version:
+      description: The agent version, C(major.minor.build.revision).
+      type: str
+      sample: 1.64.03414.2961
+    status:
+      description: The connection status reported by C(azcmagent show) (C(Connected), C(Disconnected), C(Expired)).
+      type: str
+    executable:
+      description: The azcmagent that was run.
+      type: str
+  sample: {installed: true, version: 1.64.03414.2961, status: Connected}
+config:
+  description: The local settings by azcmagent property name (lists as lists, booleans as booleans); proxy credentials
+    replaced by C(********).
+  returned: always
+  type: dict
+effective:
+  description:
+    - What the agent enforces. In monitor mode the allowlist is Microsoft's (C(managed by Microsoft (monitor mode))),
+      and guest configuration and incoming connections are off, whatever is stored.
+  returned: always
+  type: dict
+supported_properties:
+  description: The properties this agent version supports.
+  returned: always
+  type: list
+  elements: str
+installed_extensions:
+  description: Extensions found in the documented extension folders.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: C(Publisher/Type).
+      type: str
+    publisher:
+      description: The publisher.
+      type: str
+    type:
+      description: The type.
+      type: str
+    version:
+      description: The installed version.
+      type: str
+blocked_installed:
+  description: Installed extensions that the current lists would no longer allow, with a C(reason).
+  returned: always
+  type: list
+  elements: dict
+errors:
+  description: Parts that could not be read, and why.
+  returned: always
+  type: list
+  elements: str
+"""

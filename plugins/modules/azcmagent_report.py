@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module is implemented by the action plugin of the same name (plugins/action/azcmagent_report.py).
+
+DOCUMENTATION = r"""
+module: azcmagent_report
+short_description: Write the fleet audit reports (JSON, JUnit XML, HTML) on the controller
+version_added: 0.1.0
+description:
+  - Builds the audit report of the C(arcguard.azcmagent.audit) playbook from each host's M(arcguard.azcmagent.azcmagent_info)
+    result and check-mode M(arcguard.azcmagent.azcmagent_config) result, and writes C(report.json), C(report.xml)
+    (JUnit, one test case per host) and C(report.html) (one self-contained page) into O(dest).
+  - Runs on the controller only; use it once per play (C(run_once)). Building is linear in the number of hosts.
+author:
+  - arcguard maintainers (@arcguard)
+options:
+  dest:
+    description: Directory to write the reports to (created if missing).
+    type: path
+    required: true
+  hosts:
+    description: The inventory names of the hosts to report on, usually C(ansible_play_hosts_all).
+    type: list
+    elements: str
+    required: true
+  profile:
+    description: The profile the fleet was compared with, for the report's title (hosts may have their own).
+    type: str
+  info_var:
+    description: The host variable holding the registered M(arcguard.azcmagent.azcmagent_info) result.
+    type: str
+    default: azcmagent_audit_info
+  check_var:
+    description: The host variable holding the registered check-mode M(arcguard.azcmagent.azcmagent_config) result.
+    type: str
+    default: lockdown_result
+  profile_var:
+    description: The host variable holding the host's profile name.
+    type: str
+    default: lockdown_profile
+  formats:
+    description: Which reports to write.
+    type: list
+    elements: str
+    choices: [json, xml, html]
+    default: [json, xml, html]
+attributes:
+  action:
+    support: full
+    description: Implemented as an action plugin that runs on the controller.
+  check_mode:
+    support: full
+    description: Writes the reports in check mode too; it changes nothing on the hosts.
+  diff_mode:
+    support: none
+    description: Nothing to compare.
+  idempotent:
+    support: full
+    description: Reports nothing as changed.
+  platform:
+    support: full
+    description: Runs on the controller.
+    platforms: [posix]
+seealso:
+  - module: arcguard.azcmagent.azcmagent_info
+"""
+
+EXAMPLES = r"""
+- name: Write the reports
+  arcguard.azcmagent.azcmagent_report:
+    dest: "{{ audit_report_dir }}"
+    hosts: "{{ ansible_play_hosts_all }}"
+    profile: defender
+  run_once: true
+  delegate_to: localhost
+"""
+
+RETURN = r"""
+summary:
+  description: Counts of hosts (C(hosts), C(compliant), C(drifted), C(errors), C(no_agent), C(blocked_installed)).
+  returned: always
+  type: dict
+files:
+  description: The files written.
+  returned: always
+  type: list
+  elements: str
+drifted:
+  description: Hosts whose settings differ from their profile.
+  returned: always
+  type: list
+  elements: str
+errors:
+  description: Hosts that could not be audited (unreachable, failed, no agent).
+  returned: always
+  type: list
+  elements: str
+"""
