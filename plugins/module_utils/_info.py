@@ -111,9 +111,9 @@ def effective(config):
 def agent_facts(version_out, show_out):
     """{installed, version, status, show} from `azcmagent version` and `azcmagent show --json` outputs."""
     agent = {"installed": True, "version": None, "status": None}
-    version = parsers.parse_version(version_out or "")
-    if version:
-        agent["version"] = ".".join(str(p) for p in version)
+    match = re.search(r"\d+\.\d+\.\d+(?:\.\d+)?", version_out or "")
+    if match:
+        agent["version"] = match.group(0)  # as the agent prints it (1.64.03414.2961)
     try:
         show = parsers.parse_show(show_out or "")
     except parsers.ParseError:

@@ -60,7 +60,11 @@ def test_nothing_changes(audited):
 def test_report_json_flags_exactly_the_drifted_hosts_and_settings(audited):
     report = json.loads((audited["dir"] / "report.json").read_text())
     hosts = report["hosts"]
-    assert sorted(n for n, e in hosts.items() if e["compliant"]) == ["blocked", "esu_host", "ok1", "ok2"]
+    assert sorted(n for n, e in hosts.items() if e["compliant"]) == ["blocked", "ok1", "ok2"]
+    # -e lockdown_profile=defender applies to every host, over the host's own lockdown_profile
+    assert hosts["esu_host"]["profile"] == "defender"
+    assert sorted(d["property"] for d in hosts["esu_host"]["differences"]) == [
+        "extensions.allowlist", "guestconfiguration.enabled", "incomingconnections.enabled"]
     assert [d["property"] for d in hosts["drift_gc"]["differences"]] == ["guestconfiguration.enabled"]
     assert hosts["drift_gc"]["differences"][0] == {"property": "guestconfiguration.enabled", "expected": False,
                                                    "actual": True}
@@ -72,8 +76,8 @@ def test_report_json_flags_exactly_the_drifted_hosts_and_settings(audited):
     assert hosts["noagent"]["agent"]["installed"] is False and hosts["noagent"]["error"]
     assert hosts["unreachable"]["error"].startswith("unreachable")
     assert report["summary"]["hosts"] == 9
-    assert report["summary"]["compliant"] == 4
-    assert report["summary"]["drifted"] == 3
+    assert report["summary"]["compliant"] == 3
+    assert report["summary"]["drifted"] == 4
     assert report["summary"]["errors"] == 2
     assert report["summary"]["blocked_installed"] == 1
 
@@ -106,12 +110,12 @@ def test_html_renders_in_chromium_with_the_right_counts_and_sorts(audited, tmp_p
              "--user-data-dir=%s" % (tmp_path / "profile")]
     dom = subprocess.run([CHROMIUM] + flags + ["--dump-dom", probe.as_uri()], capture_output=True, text=True,
                          timeout=120, check=True).stdout
-    assert 'id="count-compliant"><div class="n">4<' in dom
-    assert 'id="count-drifted"><div class="n">3<' in dom
+    assert 'id="count-compliant"><div class="n">3<' in dom
+    assert 'id="count-drifted"><div class="n">4<' in dom
     title = dom.split("<title>")[1].split("</title>")[0]
     order = [item.split("=") for item in title[len("sorted:"):].split(",")]
     counts = [int(c) for _name, c in order]
-    assert counts == sorted(counts, reverse=True) and counts[0] == 1
+    assert counts == sorted(counts, reverse=True) and counts[0] == 3
     shot = tmp_path / "report.png"
     subprocess.run([CHROMIUM] + flags + ["--window-size=1280,900", "--screenshot=%s" % shot, page.as_uri()],
                    capture_output=True, timeout=120, check=True)

@@ -1,0 +1,210 @@
+"""Fleet benchmark: the lockdown role against the naive approach and the floor, on a simulated fleet.
+
+    python bench/fleet.py [--hosts 200] [--repeat 3] [--forks 10] [--plot-sizes 25,50,100,200,400]
+
+Each host is a local stand-in agent (tests/lib/fleet.py) reached over a counting local connection. Runs,
+interleaved round after round so that machine noise hits all of them alike:
+
+  floor       ansible.builtin.raw "<azcmagent> config list --json", facts off: the least any tool can do
+  module      arcguard.azcmagent.azcmagent_config with the defender options, fleet converged
+  role        the lockdown role, profile defender, fleet converged
+  drifted     the lockdown role on a fleet where every host drifted (reset before each round)
+  naive       one ansible.builtin.command task per `azcmagent config set` line, as blog posts do
+
+Wall times are medians over the rounds; azcmagent invocations per host come from the stand-ins'
+invocation logs, remote commands per host from the connection's count, changed hosts from the recap.
+Writes bench/results/fleet-<hosts>.json (and a plot with --plot-sizes).
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tests.lib import fleet  # noqa: E402
+
+VENV_BIN = os.path.join(ROOT, ".venv", "bin")
+AMA = "Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"
+MDE = "Microsoft.Azure.AzureDefenderForServers/MDE.Linux"
+CONVERGED = {"extensions.allowlist": [AMA, MDE], "guestconfiguration.enabled": False,
+             "incomingconnections.enabled": False}
+DRIFTED = {"extensions.allowlist": ["Microsoft.Azure.Extensions/CustomScript"], "guestconfiguration.enabled": True,
+           "extensions.blocklist": ["Contoso/Legacy"]}
+DEFENDER = {"mode": "full", "extensions_allowlist": ["azure_monitor_agent", "defender_endpoint"],
+            "guestconfiguration_enabled": False, "incomingconnections_enabled": False}
+NAIVE_LINES = [["config", "set", "config.mode", "full"],
+               ["config", "set", "extensions.allowlist", "%s,%s" % (AMA, MDE)],
+               ["config", "set", "guestconfiguration.enabled", "false"],
+               ["config", "set", "incomingconnections.enabled", "false"]]
+
+PLAYS = {
+    "floor": [{"name": "floor", "ansible.builtin.raw": "{{ lockdown_executable }} config list --json",
+               "changed_when": False}],
+    "module": [{"name": "module", "arcguard.azcmagent.azcmagent_config": dict(DEFENDER,
+                                                                              executable="{{ lockdown_executable }}")}],
+    "role": {"roles": [{"role": "arcguard.azcmagent.lockdown"}]},
+    "naive": [{"name": "naive %d" % i, "ansible.builtin.command": {"argv": ["{{ lockdown_executable }}"] + line}}
+              for i, line in enumerate(NAIVE_LINES)],
+}
+PLAYS["drifted"] = PLAYS["role"]
+ORDER = ["floor", "module", "role", "drifted", "naive"]
+
+
+def env(counts):
+    e = dict(os.environ)
+    e.update(ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+             ANSIBLE_CONNECTION_PLUGINS=os.path.join(ROOT, "bench", "connection_plugins"),
+             ANSIBLE_HOST_KEY_CHECKING="0", ANSIBLE_NOCOLOR="1", ANSIBLE_RETRY_FILES_ENABLED="0",
+             ARCGUARD_BENCH_COUNTS=counts, PATH=VENV_BIN + os.pathsep + e.get("PATH", ""))
+    return e
+
+
+class Fleet:
+    def __init__(self, base, size):
+        self.base = base
+        self.hosts = {}
+        shutil.rmtree(base, ignore_errors=True)
+        os.makedirs(base)
+        for i in range(size):
+            name = "h%04d" % i
+            root = os.path.join(base, name)
+            exe = fleet.make_host(root, state=CONVERGED)
+            self.hosts[name] = {"root": root, "exe": exe}
+        inventory = {"all": {"vars": {"lockdown_profile": "defender"}, "hosts": {
+            name: {"ansible_connection": "counting_local", "ansible_host": name,
+                   "ansible_python_interpreter": sys.executable, "lockdown_executable": h["exe"]}
+            for name, h in self.hosts.items()}}}
+        self.inventory = os.path.join(base, "inventory.json")
+        with open(self.inventory, "w") as handle:
+            json.dump(inventory, handle)
+        self.counts = os.path.join(base, "counts")
+
+    def reset(self, state):
+        for h in self.hosts.values():
+            fleet.set_state(h["root"], state)
+
+    def clear(self):
+        shutil.rmtree(self.counts, ignore_errors=True)
+        os.makedirs(self.counts)
+        for h in self.hosts.values():
+            fleet.clear_log(h["root"])
+
+    def run(self, kind, forks):
+        play = {"hosts": "all", "gather_facts": False}
+        play.update(PLAYS[kind] if isinstance(PLAYS[kind], dict) else {"tasks": PLAYS[kind]})
+        play = [play]
+        path = os.path.join(self.base, "%s.json" % kind)
+        with open(path, "w") as handle:
+            json.dump(play, handle)
+        self.reset(DRIFTED if kind == "drifted" else CONVERGED)
+        self.clear()
+        start = time.perf_counter()
+        proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", self.inventory, "-f", str(forks), path],
+                              capture_output=True, text=True, env=env(self.counts), check=False)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit("%s failed:\n%s" % (kind, proc.stdout[-3000:]))
+        changed = sum(1 for m in re.finditer(r"changed=(\d+)", proc.stdout) if int(m.group(1)) > 0)
+        invocations, writes, commands = [], [], []
+        for name, h in self.hosts.items():
+            log = fleet.read_log(h["root"])
+            invocations.append(len(log))
+            writes.append(sum(1 for e in log if e["argv"][:2] in (["config", "set"], ["config", "clear"])))
+            try:
+                with open(os.path.join(self.counts, name)) as handle:
+                    commands.append(sum(1 for _ in handle))
+            except FileNotFoundError:
+                commands.append(0)
+        n = len(self.hosts)
+        return {"wall": wall, "azcmagent_per_host": sum(invocations) / n, "writes_per_host": sum(writes) / n,
+                "remote_commands_per_host": sum(commands) / n, "hosts_changed": changed,
+                "max_azcmagent_per_host": max(invocations)}
+
+
+def measure(size, repeat, forks, kinds=ORDER):
+    f = Fleet(os.path.join(ROOT, "build", "bench", "fleet-%d" % size), size)
+    samples = {k: [] for k in kinds}
+    for _round in range(repeat):
+        for kind in kinds:
+            samples[kind].append(f.run(kind, forks))
+    out = {}
+    for kind, runs in samples.items():
+        last = dict(runs[-1])
+        last["wall"] = statistics.median(r["wall"] for r in runs)
+        last["walls"] = [round(r["wall"], 3) for r in runs]
+        out[kind] = last
+    return out
+
+
+def table(size, results):
+    floor = results["floor"]["wall"]
+    lines = ["fleet of %d hosts (median wall time; ratio to the floor)" % size,
+             "%-8s %9s %7s %13s %12s %9s %8s" % ("run", "wall s", "ratio", "azcmagent/h", "commands/h", "writes/h",
+                                                 "changed")]
+    for kind in ORDER:
+        r = results.get(kind)
+        if not r:
+            continue
+        lines.append("%-8s %9.2f %7.2f %13.2f %12.2f %9.2f %8d" % (kind, r["wall"], r["wall"] / floor,
+                                                                  r["azcmagent_per_host"], r["remote_commands_per_host"],
+                                                                  r["writes_per_host"], r["hosts_changed"]))
+    if "naive" in results and "role" in results:
+        lines.append("naive / role (no-op): %.2f" % (results["naive"]["wall"] / results["role"]["wall"]))
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--hosts", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--forks", type=int, default=10)
+    parser.add_argument("--plot-sizes", default="", help="comma-separated fleet sizes for the scaling plot")
+    parser.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    results = measure(args.hosts, args.repeat, args.forks)
+    print(table(args.hosts, results))
+    doc = {"hosts": args.hosts, "repeat": args.repeat, "forks": args.forks, "results": results}
+    if args.plot_sizes:
+        sizes = [int(s) for s in args.plot_sizes.split(",")]
+        scaling = {}
+        for size in sizes:
+            scaling[size] = measure(size, 1, args.forks, ["floor", "role", "drifted", "naive"])
+            print("size %d: %s" % (size, ", ".join("%s %.1fs" % (k, v["wall"]) for k, v in scaling[size].items())),
+                  flush=True)
+        doc["scaling"] = scaling
+        plot(scaling, os.path.join(args.out, "fleet-scaling.png"))
+    with open(os.path.join(args.out, "fleet-%d.json" % args.hosts), "w") as handle:
+        json.dump(doc, handle, indent=2)
+    return 0
+
+
+def plot(scaling, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    sizes = sorted(scaling)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    for kind, label in (("naive", "naive (command per set line)"), ("drifted", "lockdown role, drifted fleet"),
+                        ("role", "lockdown role, converged fleet"), ("floor", "floor (raw config list)")):
+        ax.plot(sizes, [scaling[s][kind]["wall"] for s in sizes], marker="o", label=label)
+    ax.set_xlabel("hosts")
+    ax.set_ylabel("wall time (s)")
+    ax.set_title("arcguard.azcmagent: wall time against fleet size")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    print("plot written to %s" % path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
