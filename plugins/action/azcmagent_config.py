@@ -16,6 +16,7 @@ from ansible_collections.arcguard.azcmagent.plugins.module_utils._runner import 
     AgentError, Runner, read_state, scrub,
 )
 from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.module_utils._profiles import PROFILES as BUILTIN_PROFILES
 
 
 class ActionModule(ActionBase):
@@ -41,13 +42,25 @@ class ActionModule(ActionBase):
         strict=dict(type="bool", default=False),
         timeout=dict(type="int", default=300),
         wait_timeout=dict(type="int", default=0),
+        profile=dict(type="str"),
+        profiles=dict(type="dict"),
+        overrides=dict(type="dict"),
     )
+    # the options a profile may set
+    PROFILE_OPTIONS = ("mode", "extensions_allowlist", "extensions_blocklist", "list_action",
+                       "guestconfiguration_enabled", "extensions_enabled", "incomingconnections_enabled",
+                       "incomingconnections_ports", "proxy_url", "proxy_bypass", "settings", "timeout")
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
 
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        try:
+            args = self._with_profile(args)
+        except planner.PlanError as exc:
+            result.update(failed=True, changed=False, msg=str(exc))
+            return result
         secrets = [args.get("proxy_url") or ""]
         try:
             out = self._run(args, secrets)
@@ -61,6 +74,42 @@ class ActionModule(ActionBase):
         return result
 
     # ------------------------------------------------------------------ helpers
+
+    def _with_profile(self, args):
+        """Options from the named profile, then overrides, then the task's own options."""
+        name = args.get("profile")
+        if name is None:
+            if args.get("overrides"):
+                raise planner.PlanError("overrides needs profile")
+            return args
+        profiles = dict(BUILTIN_PROFILES)
+        profiles.update(args.get("profiles") or {})
+        if name not in profiles:
+            raise planner.PlanError("profile %s is not a profile; known profiles: %s"
+                                    % (name, ", ".join(sorted(profiles)) or "none (profiles is empty)"))
+        entry = profiles[name]
+        if not isinstance(entry, dict) or not isinstance(entry.get("options", {}), dict):
+            raise planner.PlanError("profile %s must be a dictionary with an options dictionary" % name)
+        merged = {}
+        for source, where in ((entry.get("options") or {}, "profile %s" % name), (args.get("overrides") or {},
+                                                                                  "overrides")):
+            unknown = sorted(set(source) - set(self.PROFILE_OPTIONS))
+            if unknown:
+                raise planner.PlanError("%s: %s cannot be set by a profile (options: %s)"
+                                        % (where, ", ".join(unknown), ", ".join(self.PROFILE_OPTIONS)))
+            merged.update(source)
+        explicit = {k: v for k, v in args.items() if v is not None and k in self.PROFILE_OPTIONS
+                    and (k not in self.ARGUMENT_SPEC or v != self.ARGUMENT_SPEC[k].get("default"))}
+        merged.update(explicit)
+        # the merged options are checked like the task's own, with the module's argument spec
+        spec = {k: v for k, v in self.ARGUMENT_SPEC.items() if k in self.PROFILE_OPTIONS}
+        from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+        checked = ArgumentSpecValidator(spec).validate(merged)
+        if checked.error_messages:
+            raise planner.PlanError("profile %s: %s" % (name, "; ".join(checked.error_messages)))
+        out = dict(args)
+        out.update({k: v for k, v in checked.validated_parameters.items() if k in merged or v is not None})
+        return out
 
     def _fail_on_warnings(self, args, warnings):
         if args["strict"] and warnings:

@@ -81,7 +81,7 @@ def test_unknown_profile_fails_with_the_list_of_profiles(tmp_path):
     out = run(tmp_path, [dict(role_task(), ignore_errors=False)],
               hosts={"h": {"lockdown_profile": "nope", "lockdown_executable": exe}})
     assert out.rc != 0
-    assert "lockdown_profile nope is not a profile" in out.stdout and "ama_only" in out.stdout
+    assert "profile nope is not a profile" in out.stdout and "ama_only" in out.stdout
     assert fleet.read_log(root) == []
 
 
