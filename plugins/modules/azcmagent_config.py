@@ -129,6 +129,25 @@ options:
       - Waiting costs nothing on a host where the agent already answers.
     type: int
     default: 0
+  profile:
+    description:
+      - Apply a named profile, one of the built-in profiles or of O(profiles). The profile's options apply, then
+        O(overrides), then the options given in the task itself.
+      - "Built-in profiles: V(ama_only), V(defender), V(monitoring_security), V(log_analytics), V(esu), V(monitor),
+        V(block_scripts), V(extensions_off), V(defaults). They are OS-neutral: aliases resolve per target OS.
+        The collection's docs/roles.md lists what each yields on Windows and on Linux."
+      - This is how the C(arcguard.azcmagent.lockdown) role applies its profiles.
+    type: str
+  profiles:
+    description:
+      - Your own profiles by name, each a dictionary with C(description) and C(options) (options of this module,
+        except O(executable), O(strict), O(wait_timeout) and the profile options). They are merged with the
+        built-in ones; yours win on a name clash.
+    type: dict
+  overrides:
+    description:
+      - Options of this module merged over the profile's. Needs O(profile).
+    type: dict
 attributes:
   action:
     support: full

@@ -199,9 +199,11 @@ def _docs(name):
     return yaml.safe_load(module.DOCUMENTATION), yaml.safe_load(module.RETURN)
 
 
-def test_documentation_matches_the_argument_spec():
-    doc, _ret = _docs("azcmagent_config")
-    spec = ActionModule.ARGUMENT_SPEC
+@pytest.mark.parametrize("name", ["azcmagent_config", "azcmagent_info", "azcmagent_report"])
+def test_documentation_matches_the_argument_spec(name):
+    import importlib
+    doc, _ret = _docs(name)
+    spec = importlib.import_module("ansible_collections.arcguard.azcmagent.plugins.action.%s" % name).ActionModule.ARGUMENT_SPEC
     assert set(doc["options"]) == set(spec)
     for name, option in doc["options"].items():
         want = spec[name]
@@ -219,3 +221,38 @@ def test_return_documents_what_success_returns():
         if key in ("failed", "warnings", "invocation", "_ansible_verbose_always", "diff"):
             continue
         assert key in ret, key
+
+
+@pytest.mark.parametrize("windows", [False, True])
+def test_builtin_profile_resolves_per_os(windows):
+    agent = FakeAgent(windows=windows)
+    result = make_action({"profile": "defender"}, agent, windows).run(task_vars={})
+    assert result["changed"], result
+    suffix = "Windows" if windows else "Linux"
+    assert sorted(result["config"]["extensions.allowlist"]) == sorted([
+        "Microsoft.Azure.Monitor/AzureMonitor%sAgent" % suffix,
+        "Microsoft.Azure.AzureDefenderForServers/MDE.%s" % suffix])
+    assert result["config"]["incomingconnections.enabled"] is False
+
+
+def test_user_profile_overrides_and_explicit_options_win():
+    agent = FakeAgent()
+    result = make_action({"profile": "mine", "profiles": {"mine": {"options": {
+        "extensions_allowlist": ["qualys"], "guestconfiguration_enabled": False}}},
+        "overrides": {"guestconfiguration_enabled": True}, "extensions_enabled": False}, agent).run(task_vars={})
+    assert result["config"]["extensions.allowlist"] == ["Qualys/LinuxAgent.AzureSecurityCenter"]
+    assert result["config"]["guestconfiguration.enabled"] is True
+    assert result["config"]["extensions.enabled"] is False
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"profile": "nope"}, "nope is not a profile"),
+    ({"profile": "mine", "profiles": {"mine": {"options": {"executable": "/bin/sh"}}}}, "cannot be set by a profile"),
+    ({"profile": "mine", "profiles": {"mine": {"options": {"guestconfiguration_enabled": "maybe"}}}}, "profile mine"),
+    ({"overrides": {"mode": "full"}}, "overrides needs profile"),
+])
+def test_bad_profiles_fail_before_anything_runs(args, message):
+    agent = FakeAgent()
+    result = make_action(args, agent).run(task_vars={})
+    assert result["failed"] and message in result["msg"], result
+    assert not agent.scripts
