@@ -33,6 +33,12 @@ FLEET = {
               {"extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"],
                "guestconfiguration.enabled": False}, {}),
 }
+# Windows hosts, reached over WinRM through the test endpoint (tests/windows/winrm_endpoint.py)
+WINDOWS = {
+    "dc02": ("defender", "Windows domain controller, agent just installed", {}),
+    "esu2012": ("esu", "Windows Server 2012 onboarded for ESU only",
+                {"extensions.allowlist": ["Microsoft.Compute/CustomScriptExtension"]}),
+}
 
 
 def state_path(home):
@@ -60,18 +66,33 @@ def make_host(base, name, settings, control):
     return home, exe
 
 
-def agent_settings(exe):
-    out = subprocess.run([exe, "config", "list", "--json"], capture_output=True, text=True, check=True)
+def agent_settings(exe, home=None):
+    if home:  # a Windows host: ask its stand-in directly, in its Windows flavour
+        env = dict(os.environ, AZCMAGENT_STANDIN_ROOT=home, AZCMAGENT_STANDIN_FLAVOUR="windows")
+        out = subprocess.run([sys.executable, STANDIN, "config", "list", "--json"], capture_output=True, text=True,
+                             check=True, env=env)
+    else:
+        out = subprocess.run([exe, "config", "list", "--json"], capture_output=True, text=True, check=True)
     doc = json.loads(out.stdout)
     return {e["Key"]: e["Value"] for e in doc["LocalSettings"]}
 
 
-def invocations(home):
-    try:
-        with open(log_path(home)) as handle:
-            return [json.loads(line) for line in handle if line.strip()]
-    except FileNotFoundError:
-        return []
+def start_windows_host(base, name, settings):
+    home = os.path.join(base, name)
+    config = os.path.join(home, "ProgramData", "AzureConnectedMachineAgent", "Config")
+    os.makedirs(config, exist_ok=True)
+    with open(os.path.join(config, "localconfig.json"), "w") as handle:
+        json.dump(settings, handle)
+    password = "Demo-%s-pw" % name
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "windows", "winrm_endpoint.py"),
+                             "--listen", "127.0.0.1:0", "--user", "arcadmin", "--password", password,
+                             "--azcmagent", "%s %s" % (sys.executable, STANDIN), "--root", home],
+                            stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline().split()[2].rsplit(":", 1)[1])
+    host_vars = {"ansible_connection": "winrm", "ansible_host": "127.0.0.1", "ansible_port": port,
+                 "ansible_user": "arcadmin", "ansible_password": password, "ansible_winrm_transport": "basic",
+                 "ansible_winrm_scheme": "http", "ansible_winrm_server_cert_validation": "ignore"}
+    return proc, home, host_vars
 
 
 def run_playbook(inventory, label, extra=()):
@@ -103,39 +124,72 @@ def main():
         home, exe = make_host(args.dir, name, settings, control)
         hosts[name] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                        "lockdown_executable": exe, "lockdown_profile": profile}
+    endpoints, homes = [], {}
+    for name, (profile, what, settings) in WINDOWS.items():
+        proc, home, host_vars = start_windows_host(args.dir, name, settings)
+        endpoints.append(proc)
+        homes[name] = home
+        hosts[name] = dict(host_vars, lockdown_profile=profile)
     inventory = os.path.join(args.dir, "inventory.json")
     with open(inventory, "w") as handle:
         json.dump({"all": {"hosts": hosts}}, handle, indent=2)
+    try:
+        run_demo(args, hosts, homes, inventory)
+    finally:
+        for proc in endpoints:
+            proc.terminate()
 
-    print("Demo fleet in %s:" % args.dir)
-    for name, (profile, what, _s, _c) in FLEET.items():
+
+def run_demo(args, hosts, homes, inventory):
+    every = dict((n, (p, w)) for n, (p, w, _s, _c) in FLEET.items())
+    every.update((n, (p, w)) for n, (p, w, _s) in WINDOWS.items())
+
+    def settings(name):
+        return agent_settings(hosts[name].get("lockdown_executable"), homes.get(name))
+
+    def log_of(name):
+        if name in homes:
+            return os.path.join(homes[name], "ProgramData", "AzureConnectedMachineAgent", "Config",
+                                "standin-invocations.log")
+        return log_path(os.path.join(args.dir, name))
+
+    print("Demo fleet in %s (Linux hosts over the local connection, Windows hosts over WinRM):" % args.dir)
+    for name, (profile, what) in every.items():
         print("  %-9s %-20s %s" % (name, profile, what))
-    before = {name: agent_settings(hosts[name]["lockdown_executable"]) for name in FLEET}
-    for name in FLEET:
-        open(log_path(os.path.join(args.dir, name)), "w").close()
+    before = {name: settings(name) for name in every}
+    for name in every:
+        open(log_of(name), "w").close()
 
     run_playbook(inventory, "Check mode first: what would change (nothing is written)", ["--check"])
     run_playbook(inventory, "Apply the profiles")
-    calls_first = {name: len(invocations(os.path.join(args.dir, name))) for name in FLEET}
-    after = {name: agent_settings(hosts[name]["lockdown_executable"]) for name in FLEET}
+    calls_first = {name: count_lines(log_of(name)) for name in every}
+    after = {name: settings(name) for name in every}
 
     print("\n=== What changed on each host (read back from the agents)")
-    for name in FLEET:
+    for name in every:
         changed = [k for k in after[name] if json.dumps(after[name][k]) != json.dumps(before[name].get(k))]
-        print("%s (%s):" % (name, FLEET[name][0]))
+        print("%s (%s):" % (name, every[name][0]))
         if not changed:
             print("    nothing: already compliant")
         for key in changed:
             print("    %-28s %s -> %s" % (key, fmt(before[name].get(key)), fmt(after[name][key])))
 
-    for name in FLEET:
-        open(log_path(os.path.join(args.dir, name)), "w").close()
+    for name in every:
+        open(log_of(name), "w").close()
     run_playbook(inventory, "Run again: a converged fleet changes nothing")
-    calls_second = {name: len(invocations(os.path.join(args.dir, name))) for name in FLEET}
+    calls_second = {name: count_lines(log_of(name)) for name in every}
     print("\n=== azcmagent invocations per host (from each stand-in's log)")
     print("  %-9s %18s %18s" % ("host", "check + apply", "second run"))
-    for name in FLEET:
+    for name in every:
         print("  %-9s %18d %18d" % (name, calls_first[name], calls_second[name]))
+
+
+def count_lines(path):
+    try:
+        with open(path) as handle:
+            return sum(1 for line in handle if line.strip())
+    except FileNotFoundError:
+        return 0
 
 
 if __name__ == "__main__":
