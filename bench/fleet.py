@@ -153,9 +153,9 @@ def table(size, results):
         r = results.get(kind)
         if not r:
             continue
-        lines.append("%-8s %9.2f %7.2f %13.2f %12.2f %9.2f %8d" % (kind, r["wall"], r["wall"] / floor,
-                                                                  r["azcmagent_per_host"], r["remote_commands_per_host"],
-                                                                  r["writes_per_host"], r["hosts_changed"]))
+        row = (kind, r["wall"], r["wall"] / floor, r["azcmagent_per_host"], r["remote_commands_per_host"],
+               r["writes_per_host"], r["hosts_changed"])
+        lines.append("%-8s %9.2f %7.2f %13.2f %12.2f %9.2f %8d" % row)
     if "naive" in results and "role" in results:
         lines.append("naive / role (no-op): %.2f" % (results["naive"]["wall"] / results["role"]["wall"]))
     return "\n".join(lines)

@@ -29,7 +29,8 @@ PROFILES = {
         },
     },
     "monitoring_security": {
-        "description": "Microsoft's monitoring and security list (Log Analytics agent, Qualys, Defender for Endpoint, Defender for SQL on Windows); guest configuration on",
+        "description": ("Microsoft's monitoring and security list (Log Analytics agent, Qualys, Defender for Endpoint, "
+                        "Defender for SQL on Windows); guest configuration on"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["log_analytics", "qualys", "defender_endpoint", "defender_sql"],
@@ -61,7 +62,19 @@ PROFILES = {
         "description": "Block the extensions that run scripts (the documentation's eight entries and the real Linux Hybrid Worker name)",
         "options": {
             "mode": "full",
-            "extensions_blocklist": ["Microsoft.CPlat.Core/RunCommandHandlerWindows", "Microsoft.CPlat.Core/RunCommandHandlerLinux", "Microsoft.Compute/CustomScriptExtension", "Microsoft.Azure.Extensions/CustomScript", "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForWindows", "Microsoft.Azure.Automation/HybridWorkerForLinux", "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent", "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux", "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux"],
+            "extensions_blocklist": [
+                # the documentation's eight entries ...
+                "Microsoft.CPlat.Core/RunCommandHandlerWindows",
+                "Microsoft.CPlat.Core/RunCommandHandlerLinux",
+                "Microsoft.Compute/CustomScriptExtension",
+                "Microsoft.Azure.Extensions/CustomScript",
+                "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForWindows",
+                "Microsoft.Azure.Automation/HybridWorkerForLinux",
+                "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent",
+                "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux",
+                # ... and the real name of the Linux Hybrid Worker, which the documentation misspells
+                "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux",
+            ],
         },
     },
     "extensions_off": {

@@ -147,7 +147,6 @@ def ps_commands(script):
     commands = []
     for node in _walk(tree.root_node):
         if node.type == "command":
-            name = node.child_by_field_name("command_name") or node.children[0]
             elements = node.child_by_field_name("command_elements")
             words = []
             if elements is not None:
