@@ -74,3 +74,26 @@ def test_argument_passing_mangles_what_windows_powershell_mangles(args, mangled)
     assert got != args
     if mangled is not None:
         assert got == mangled
+
+
+def test_ansible_raw_round_trip_of_our_runner_script(endpoint, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                                    "plugins", "module_utils"))
+    import _scripts
+    script = _scripts.powershell_script([["config", "list", "--json"]])
+    inventory = tmp_path / "inventory.json"
+    inventory.write_text(json.dumps({"all": {"hosts": {"win": endpoint.host_vars()}}}))
+    tree = tmp_path / "tree"
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_DEPRECATION_WARNINGS="0")
+    proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible"), "-i", str(inventory), "win",
+                           "-m", "ansible.builtin.raw", "-a", script, "-t", str(tree)],
+                          capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((tree / "win").read_text())
+    assert result["rc"] == 0
+    assert "##arcguard:begin 1\r\n" in result["stdout"]
+    assert '"LocalSettings"' in result["stdout"]
