@@ -120,7 +120,7 @@ class Fleet:
             writes.append(sum(1 for e in log if e["argv"][:2] in (["config", "set"], ["config", "clear"])))
             try:
                 with open(os.path.join(self.counts, name)) as handle:
-                    commands.append(sum(1 for _ in handle))
+                    commands.append(len(handle.readlines()))
             except FileNotFoundError:
                 commands.append(0)
         n = len(self.hosts)
@@ -129,7 +129,8 @@ class Fleet:
                 "max_azcmagent_per_host": max(invocations)}
 
 
-def measure(size, repeat, forks, kinds=ORDER):
+def measure(size, repeat, forks, kinds=None):
+    kinds = kinds or ORDER
     f = Fleet(os.path.join(ROOT, "build", "bench", "fleet-%d" % size), size)
     samples = {k: [] for k in kinds}
     for _round in range(repeat):

@@ -38,7 +38,7 @@ def fleet(size):
 def timed(size):
     data = fleet(size)
     samples = []
-    for _ in range(3):
+    for _round in range(3):
         start = time.perf_counter()
         built = report.build(data, profile="defender")
         report.to_json(built)
