@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ansible-test sanity on the oldest and the newest ansible-core we claim (meta/runtime.yml),
-# each in its own virtual environment, on a copy of the tracked files.
+# ansible-test sanity and units on the oldest and the newest ansible-core we claim (meta/runtime.yml),
+# each in its own virtual environment, on a copy of the tracked files. The unit tests also run under plain
+# pytest (10-unit.sh); here ansible-test installs tests/unit/requirements.txt into its own environment.
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/env.sh"
 . "$ROOT/scripts/lib/ansible-test-offline.sh"
@@ -24,6 +25,12 @@ for core in $CORES; do
     echo "sanity $core: ok"
   else
     echo "sanity $core: FAILED"; status=1
+  fi
+  echo "--- ansible-test units with ansible-core $core"
+  if (cd "$work" && PATH=$venv/bin:$PATH ansible-test units --venv --python 3.11 --color no); then
+    echo "units $core: ok"
+  else
+    echo "units $core: FAILED"; status=1
   fi
 done
 exit $status
