@@ -2,13 +2,15 @@
 # Install what the demo and the tests need, on a fresh Debian machine (run as root).
 # Idempotent and cached: a second call does nothing that is already done.
 #
-#   scripts/bootstrap.sh [python] [collection] [podman] [image] [chromium]
+#   scripts/bootstrap.sh [python] [collection] [podman] [image] [chromium] [sshd]
 #
 #   python      .venv with requirements-dev.txt (pinned)
 #   collection  build the collection tarball and install it into build/collections
 #   podman      podman, runc, debootstrap from Debian packages
 #   image       the local Debian container image localhost/arcguard-debian (no registry needed)
 #   chromium    Debian's headless Chromium (for the audit report tests)
+#   sshd        OpenSSH's server binary (the Windows-over-SSH tests start their own sshd; the system
+#               service is neither enabled nor started)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$ROOT/.venv
@@ -86,6 +88,19 @@ do_chromium() {
   apt_install chromium chromium-driver fonts-dejavu-core
 }
 
+do_sshd() {
+  # Debian's ssh init script and systemd unit do nothing while /etc/ssh/sshd_not_to_be_run exists: create it
+  # before a fresh install so that installing the package does not start (or, at boot, run) a system sshd.
+  # A machine that already has openssh-server keeps its own setup.
+  if ! dpkg-query -W -f='${Status}' openssh-server 2>/dev/null | grep -q "install ok installed" \
+      && [ "$(id -u)" = 0 ] && [ ! -e /etc/ssh/sshd_config ]; then
+    mkdir -p /etc/ssh
+    touch /etc/ssh/sshd_not_to_be_run
+    log "created /etc/ssh/sshd_not_to_be_run: the system sshd stays off"
+  fi
+  apt_install openssh-server
+}
+
 [ $# -gt 0 ] || set -- python collection
 for what in "$@"; do
   case $what in
@@ -94,6 +109,7 @@ for what in "$@"; do
     podman) do_podman ;;
     image) do_image ;;
     chromium) do_chromium ;;
+    sshd) do_sshd ;;
     *) log "unknown component: $what"; exit 2 ;;
   esac
 done
