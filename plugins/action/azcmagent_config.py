@@ -4,19 +4,75 @@
 """Action plugin for arcguard.azcmagent.azcmagent_config: runs on the controller.
 
 Reads the agent's settings with one remote command, plans on the controller, and
-applies every needed write (then reads back) with at most one more.
+applies every needed write (then reads back) with at most one more. With
+remove_blocked, the first command also lists the installed extensions, and the
+apply command also removes those that the lists block (stopping the extension
+service around the removals and always starting it again).
 """
 
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _info as info
 from ansible_collections.arcguard.azcmagent.plugins.module_utils import _planner as planner
+from ansible_collections.arcguard.azcmagent.plugins.module_utils import _scripts as scripts
 from ansible_collections.arcguard.azcmagent.plugins.module_utils._runner import (
-    AgentError, Runner, read_state, scrub,
+    EXIT_CODES, AgentError, Runner, read_state, scrub,
 )
 from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.module_utils._profiles import PROFILES as BUILTIN_PROFILES
+
+# `azcmagent extension` came with agent 1.39, as did this property: an agent that lists it has the command.
+EXTENSION_COMMAND_SINCE = (1, 39)
+EXTENSION_COMMAND_PROBE = "extensions.agent.cpulimit"
+
+
+def _combined(current, given, action):
+    """An extension list after ``list_action`` combines ``given`` with ``current`` (names case-insensitive)."""
+    current = list(current or [])
+    if action == "replace":
+        return list(given)
+    keys = {str(x).lower() for x in current}
+    if action == "add":
+        return current + [x for x in given if str(x).lower() not in keys]
+    drop = {str(x).lower() for x in given}
+    return [x for x in current if str(x).lower() not in drop]
+
+
+def _folder(ext):
+    """An installed extension's identity: its folder's Publisher.Type (any casing) and version."""
+    return ("%s.%s" % (ext["publisher"], ext["type"])).lower(), ext["version"]
+
+
+class _Runner(Runner):
+    """A Runner whose reads can carry more steps (the extension folder listing) in the same remote command."""
+
+    read_extras = ()
+
+    def run(self, steps, keep_going=False):
+        return super().run(list(steps) + list(self.read_extras), keep_going)
+
+
+class _Removal:
+    """The blocked extensions to remove, and the steps that remove them."""
+
+    def __init__(self, extensions, os_name, environment, path=None):
+        self.extensions = extensions  # [{publisher, type, version, name, reason}], one per folder
+        self.names = []               # Publisher.Type, as the folders spell them, once each
+        for ext in extensions:
+            name = "%s.%s" % (ext["publisher"], ext["type"])
+            if name.lower() not in [n.lower() for n in self.names]:
+                self.names.append(name)
+        service = scripts.EXTENSION_SERVICE[os_name]
+        self.stop = scripts.Service("stop", service, environment)
+        self.start = scripts.Service("start", service, environment)
+        self.removes = [scripts.WhileStopped(["extension", "remove", "--name", n]) for n in self.names]
+        self.steps = [self.stop] + self.removes + [self.start]
+        self.listing = scripts.Listing(path)  # to check afterwards that the folders are gone
+
+    def __bool__(self):
+        return bool(self.extensions)
 
 
 class ActionModule(ActionBase):
@@ -45,6 +101,8 @@ class ActionModule(ActionBase):
         profile=dict(type="str"),
         profiles=dict(type="dict"),
         overrides=dict(type="dict"),
+        remove_blocked=dict(type="bool", default=False),
+        extensions_path=dict(type="str"),
     )
     # the options a profile may set
     PROFILE_OPTIONS = ("mode", "extensions_allowlist", "extensions_blocklist", "list_action",
@@ -120,19 +178,26 @@ class ActionModule(ActionBase):
             raise planner.PlanError("timeout must be 0 (no limit) or more seconds")
         if args["wait_timeout"] < 0:
             raise planner.PlanError("wait_timeout must be 0 or more seconds")
-        runner = Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
+        runner = _Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
         os_name = runner.os
+        removing = bool(args.get("remove_blocked"))
+        where = args.get("extensions_path")
 
         # 1. validate everything we can before touching the target
         desired = planner.desired_state(args, os_name)
         self._fail_on_warnings(args, desired.warnings)
+        environment = self._service_environment(os_name) if removing else {}
 
-        # 2. one remote command: read the settings
-        current, _read = read_state(runner, wait_timeout=args["wait_timeout"])
+        # 2. one remote command: read the settings (and, to remove blocked extensions, list the installed ones)
+        if removing:
+            runner.read_extras = [scripts.Listing(where)]
+        current, read = read_state(runner, wait_timeout=args["wait_timeout"])
+        runner.read_extras = ()
         secrets.append(str(current.get("proxy.url") or ""))
         if any(p not in planner.catalog.PROPERTIES for p in (args.get("settings") or {})):
             desired = planner.desired_state(args, os_name, known_properties=set(current))
         plan = planner.plan(desired, current)
+        installed = self._installed(runner, read, current, desired) if removing else None
 
         warnings = list(desired.warnings) + list(plan.warnings)
         if desired.values.get("extensions.enabled") is False and current.get("extensions.enabled") is not False:
@@ -155,7 +220,14 @@ class ActionModule(ActionBase):
             result["notes"] = list(desired.notes) + list(plan.notes)
         before_view = {p: current.get(p) for p in desired.managed() if p in current}
 
-        if not plan.steps and not plan.second_pass:
+        # the installed extensions that the lists in force after this task's writes block
+        removal = None
+        if removing:
+            result["removed_extensions"] = []
+            removal = self._removal(installed, self._planned_after(desired, current, plan), current, os_name,
+                                    environment, where, result)
+
+        if not plan.steps and not plan.second_pass and not removal:
             if self._task.diff:
                 result["diff"] = self._diff(before_view, before_view)
             return result
@@ -173,14 +245,18 @@ class ActionModule(ActionBase):
                 result["notes"] = result.get("notes", []) + [
                     "the agent is in monitor mode: %s will be compared and set once it has left monitor mode"
                     % ", ".join(pending)]
+            if removal:
+                result["commands"] += [runner.describe(step) for step in removal.removes]
+                result["removed_extensions"] = self._shown_extensions(removal.extensions)
             result["changes"] = self._shown_changes(changes)
             if self._task.diff:
                 result["diff"] = self._diff(before_view, after_view)
             return result
 
-        # 4. one more remote command applies every write and reads the result back
+        # 4. one more remote command applies every write (and removal) and reads the result back
         applied = []
-        after = self._apply(runner, plan, applied, result)
+        outcome = {}
+        after = self._apply(runner, plan, applied, result, None if plan.second_pass else removal, outcome)
         if plan.second_pass:
             desired2 = planner.desired_state(args, os_name, known_properties=set(after))
             plan2 = planner.plan(desired2, after)
@@ -189,27 +265,177 @@ class ActionModule(ActionBase):
                                  changes=self._shown_changes(applied))
             before_view.update({p: after.get(p) for p in planner.catalog.MONITOR_SHADOWED
                                 if p in desired.managed() and p in after})
-            if plan2.steps:
-                after = self._apply(runner, plan2, applied, result)
+            if removing:
+                # what the lists really are now that the agent shows its stored values
+                removal = self._removal(installed, self._planned_after(desired2, after, plan2), after, os_name,
+                                        environment, where, result, applied=applied)
+            if plan2.steps or removal:
+                after = self._apply(runner, plan2, applied, result, removal, outcome)
             plan.expected.update(plan2.expected)
 
         wrong = planner.verify(plan.expected, after)
         result["config"] = self._shown_config(after)
-        result["changed"] = bool(applied)
+        result["changed"] = bool(applied) or bool(outcome.get("removed"))
         result["changes"] = self._shown_changes(applied)
         if wrong:
             raise AgentError(
                 "the agent accepted the changes but reports other values afterwards: %s"
                 % "; ".join("%s is %r, expected %r" % (p, self._shown(p, got), self._shown(p, want))
                             for p, want, got in wrong),
-                changed=bool(applied), changes=result["changes"], commands=result["commands"],
-                config=result["config"])
+                changed=result["changed"], changes=result["changes"], commands=result["commands"],
+                config=result["config"], **self._removal_details(outcome))
         if self._task.diff:
             result["diff"] = self._diff(before_view, {p: after.get(p) for p in before_view})
         return result
 
-    def _apply(self, runner, plan, applied, result):
-        argvs = [s.argv for s in plan.steps] + [list(runner.list_argv)]
+    # ------------------------------------------------------------ removing blocked extensions
+
+    def _service_environment(self, os_name):
+        """The PATH of the task's environment, for the service commands (POSIX): it decides which systemctl runs.
+
+        Only PATH: other variables (a proxy URL with credentials, say) would end up on the remote command line.
+        """
+        if os_name == "windows":
+            return {}
+        raw = {}
+        self._compute_environment_string(raw)
+        path = raw.get("PATH")
+        return {"PATH": str(path)} if path else {}
+
+    def _installed(self, runner, read, current, desired):
+        """The installed extensions from the folder listing that ran with the first read."""
+        listing = read.step(2)
+        if listing is None or listing.rc != 0:
+            raise AgentError("could not list the installed extensions (remove_blocked)", rc=read.rc,
+                             stdout=read.stdout, stderr=read.stderr)
+        names = [n for prop in ("extensions.allowlist", "extensions.blocklist")
+                 for n in list(current.get(prop) or []) + list(desired.values.get(prop) or [])]
+        return info.parse_extension_folders(listing.stdout, runner.os, names)
+
+    @staticmethod
+    def _planned_after(desired, current, plan):
+        """The settings once the plan is applied (lists planned in a second pass: as given)."""
+        after = dict(current)
+        for change in plan.changes:
+            after[change["property"]] = change["after"]
+        if plan.second_pass:
+            for prop in planner.catalog.MONITOR_SHADOWED:
+                spec = planner.catalog.PROPERTIES[prop]
+                if prop in desired.clear:
+                    after[prop] = spec["default"]
+                elif prop in desired.values:
+                    value = desired.values[prop]
+                    if spec["type"] in planner.catalog.LIST_TYPES:
+                        value = _combined(current.get(prop), value, desired.list_action)
+                    after[prop] = value
+        return after
+
+    def _removal(self, installed, after, current, os_name, environment, where, result, applied=None):
+        """What to remove under the lists in force after the writes; fails before any removal where it cannot."""
+        blocked = info.blocked_under(installed, after)
+        if blocked is None:
+            if installed:
+                note = ("remove_blocked: in monitor mode Microsoft's managed allowlist applies, whose contents are "
+                        "not published, so no installed extension is judged blocked or removed")
+                result["notes"] = result.get("notes", []) + [note]
+            return None
+        removal = _Removal(blocked, os_name, environment, where)
+        if removal and EXTENSION_COMMAND_PROBE not in current:
+            msg = ("remove_blocked: removing %s needs the azcmagent extension command, which came with agent %s; "
+                   "this agent is older (its settings lack %s, also added in %s). Upgrade the agent, or remove "
+                   "them from Azure." % (", ".join(e["name"] for e in blocked),
+                                         planner.catalog.version_text(EXTENSION_COMMAND_SINCE),
+                                         EXTENSION_COMMAND_PROBE,
+                                         planner.catalog.version_text(EXTENSION_COMMAND_SINCE)))
+            if not applied:
+                raise planner.PlanError(msg + " Nothing was changed.")
+            raise AgentError(msg, changed=True, changes=self._shown_changes(applied))
+        return removal
+
+    @staticmethod
+    def _shown_extensions(extensions):
+        return [{"publisher": e["publisher"], "type": e["type"], "version": e["version"]} for e in extensions]
+
+    @staticmethod
+    def _removal_details(outcome, lists_only=False):
+        keys = ("removed_extensions", "not_removed")
+        if not lists_only:
+            keys += ("failed_command", "cmd", "rc", "stdout", "stderr")
+        return {k: outcome[k] for k in keys if k in outcome}
+
+    def _check_removal(self, runner, out, first, removal, listing, result, outcome):
+        """How the removals went (steps numbered from ``first``), checked against the folders listed after them."""
+        stop = out.step(first)
+        removes = [out.step(first + 1 + i) for i in range(len(removal.removes))]
+        start = out.step(first + 1 + len(removal.removes))
+        present = None
+        if listing is not None and listing.rc == 0:
+            present = {_folder(e) for e in info.parse_extension_folders(
+                listing.stdout, runner.os, [e["name"] for e in removal.extensions])}
+        problems = []
+        failed = None
+        by_name = {}
+        for name, step, res in zip(removal.names, removal.removes, removes):
+            by_name[name.lower()] = res
+            if res is not None and res.rc == 0:
+                result["commands"].append(runner.describe(step))
+        removed, not_removed = [], []
+        for ext in removal.extensions:
+            res = by_name[("%s.%s" % (ext["publisher"], ext["type"])).lower()]
+            gone = present is not None and _folder(ext) not in present
+            if present is None:
+                gone = res is not None and res.rc == 0
+            (removed if gone else not_removed).append(ext)
+        stopped = stop is not None and stop.rc == 0
+        if start is None or start.rc != 0:
+            problems.append("the extension service was not started again (%s): start it by hand with %s"
+                            % (self._step_says(start), removal.start.describe(runner.os)))
+            failed = failed or (removal.start.describe(runner.os), start)
+        if not stopped:
+            problems.append("stopping the extension service failed (%s), so nothing was removed"
+                            % self._step_says(stop))
+            failed = failed or (removal.stop.describe(runner.os), stop)
+        for step, res in zip(removal.removes, removes):
+            if stopped and (res is None or res.rc != 0):
+                problems.append("%s failed (%s)" % (runner.describe(step), self._step_says(res)))
+                failed = failed or (runner.describe(step), res)
+        if not problems and not_removed:
+            problems.append("the agent reported the removals done, but their folders are still there")
+        if present is None and not problems:
+            problems.append("the extension folders could not be listed afterwards")
+        if problems and start is not None and start.rc == 0:
+            problems.append("the extension service was started again")
+        outcome["removed"] = bool(removed)
+        outcome["removed_extensions"] = self._shown_extensions(removed)
+        result["removed_extensions"] = outcome["removed_extensions"]
+        if not problems:
+            return None
+        outcome["not_removed"] = self._shown_extensions(not_removed)
+        if failed is not None:
+            command, res = failed
+            outcome["failed_command"] = command
+            if res is not None:
+                outcome.update(cmd=command, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
+        return "; ".join(problems) + ". Removed: %s. Not removed: %s." % (
+            ", ".join("%s %s" % (e["name"], e["version"]) for e in removed) or "nothing",
+            ", ".join("%s %s" % (e["name"], e["version"]) for e in not_removed) or "nothing")
+
+    @staticmethod
+    def _step_says(res):
+        if res is None:
+            return "it did not run or did not finish"
+        if res.rc is None:
+            return "it did not finish"
+        said = parsers.error_message(res.stdout, res.stderr) or (res.stderr or res.stdout or "").strip()
+        text = "exit code %s%s" % (res.rc, " (%s)" % EXIT_CODES[res.rc] if res.rc in EXIT_CODES else "")
+        return text + (": " + said.splitlines()[-1] if said else "")
+
+    # ------------------------------------------------------------------ writing
+
+    def _apply(self, runner, plan, applied, result, removal=None, outcome=None):
+        argvs = [s.argv for s in plan.steps] + (removal.steps if removal else []) + [list(runner.list_argv)]
+        if removal:
+            argvs.append(removal.listing)
         out = runner.run(argvs)
         if out.missing:
             raise runner.missing_error(out)
@@ -230,12 +456,16 @@ class ActionModule(ActionBase):
             hint = self._hint(res, step, str(plan.mode_before))
             if hint:
                 what += " " + hint
+            if removal:
+                what += " No extension was removed."
             what += " Running the task again continues from the agent's current settings."
             err = runner.step_error(out, res, step.argv, what)
             err.details.update(changed=bool(applied), changes=self._shown_changes(applied),
                                commands=list(result["commands"]),
                                failed_command=runner.describe(step.argv),
                                not_applied=([] if unsure else [step.prop]) + not_applied)
+            if removal:
+                err.details.update(removed_extensions=[], not_removed=self._shown_extensions(removal.extensions))
             # read the settings as they are now, so the result is truthful
             try:
                 now, _res = read_state(runner)
@@ -243,17 +473,32 @@ class ActionModule(ActionBase):
             except AgentError:
                 pass
             raise err
-        readback = out.step(len(plan.steps) + 1)
+        number = len(plan.steps) + (len(removal.steps) if removal else 0) + 1
+        readback = out.step(number)
+        problem = None
+        if removal:
+            problem = self._check_removal(runner, out, len(plan.steps) + 1, removal, out.step(number + 1), result,
+                                          outcome)
         argv = runner.list_argv
         if readback is None or readback.rc != 0:
-            raise runner.step_error(out, readback, argv, "Every change was applied, but reading the settings "
+            err = runner.step_error(out, readback, argv, "Every change was applied, but reading the settings "
                                     "back failed.")
+            if problem:
+                err.msg += " Removing blocked extensions: " + problem
+            err.details.update(self._removal_details(outcome or {}, lists_only=True))
+            raise err
         try:
-            return parsers.parse_config_list(readback.stdout)
+            after = parsers.parse_config_list(readback.stdout)
         except parsers.ParseError as exc:
             raise AgentError("could not understand the output of %s after writing: %s"
                              % (runner.describe(argv), exc), cmd=runner.describe(argv), rc=readback.rc,
-                             stdout=readback.stdout, stderr=readback.stderr)
+                             stdout=readback.stdout, stderr=readback.stderr,
+                             **self._removal_details(outcome or {}, lists_only=True))
+        if problem:
+            raise AgentError("removing blocked extensions: " + problem, changed=bool(applied) or outcome["removed"],
+                             changes=self._shown_changes(applied), commands=list(result["commands"]),
+                             config=self._shown_config(after), **self._removal_details(outcome))
+        return after
 
     @staticmethod
     def _hint(res, step, mode):

@@ -83,12 +83,19 @@ def allowed(name, allowlist, blocklist):
     return any(a.lower() == key for a in allowlist)
 
 
+def _reason(name, allowlist, blocklist):
+    if any(b.lower() == name.lower() for b in blocklist):
+        return "in the blocklist"
+    if any(a == catalog.ALLOW_NONE for a in allowlist):
+        return "the allowlist is Allow/None"
+    return "not in the allowlist"
+
+
 def blocked_installed(installed, config):
     """Installed extensions that the current lists would no longer allow (lists never remove them)."""
     allow = config.get("extensions.allowlist") or []
     block = config.get("extensions.blocklist") or []
-    return [dict(ext, reason="in the blocklist" if any(b.lower() == ext["name"].lower() for b in block)
-                 else "not in the allowlist")
+    return [dict(ext, reason=_reason(ext["name"], allow, block))
             for ext in installed if not allowed(ext["name"], allow, block)]
 
 
@@ -106,6 +113,28 @@ def effective(config):
             "guestconfiguration_enabled": False,
             "extensions_enabled": config.get("extensions.enabled", True),
             "incomingconnections_enabled": False}
+
+
+def enforced_lists(config):
+    """(allowlist, blocklist) that the agent enforces with these settings, as ``effective`` sees them.
+
+    In monitor mode the stored lists do not apply and the allowlist is Microsoft's, whose contents are
+    not published: the allowlist is then None (unknown) and the blocklist empty.
+    """
+    view = effective(config)
+    allow = view["extensions_allowlist"]
+    if allow == MANAGED:
+        return None, []
+    return list(allow or []), list(view["extensions_blocklist"] or [])
+
+
+def blocked_under(installed, config):
+    """Installed extensions that the lists in force with ``config`` block (each with a ``reason``), or
+    None when that cannot be known (monitor mode)."""
+    allow, block = enforced_lists(config)
+    if allow is None:
+        return None
+    return blocked_installed(installed, {"extensions.allowlist": allow, "extensions.blocklist": block})
 
 
 def agent_facts(version_out, show_out):

@@ -11,6 +11,12 @@ stdout and on stderr, so the controller can tell which steps ran, what each
 printed and how each ended. The script stops at the first failing step and exits
 with its return code. Secret values (the proxy URL) travel on standard input,
 never on the command line.
+
+Removing extensions adds two kinds of step: ``Service`` stops or starts the
+extension service, and ``WhileStopped`` is an azcmagent call that runs only when
+the last ``Service`` stop succeeded. From the first ``Service`` step on, the
+script no longer stops at a failure: the service is always started again, and
+the exit code is that of the last failing step.
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ POSIX_LOCATIONS = ("/opt/azcmagent/bin/azcmagent", "/usr/bin/azcmagent", "/usr/l
 WINDOWS_SUFFIX = "\\AzureConnectedMachineAgent\\azcmagent.exe"
 POSIX_EXTENSIONS = "/var/lib/waagent"
 WINDOWS_EXTENSIONS = "\\Packages\\Plugins"
+# The extension service, as the reference names it per OS.
+EXTENSION_SERVICE = {"linux": "extd", "windows": "ExtensionService"}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
 class Secret:
@@ -59,6 +69,57 @@ class Listing:
         return iter(["(list folders in %s)" % (self.path or "the extension folder")])
 
 
+class Service:
+    """A step that stops or starts a service (``action`` ``stop`` or ``start``), not an azcmagent call.
+
+    POSIX: ``systemctl ACTION NAME``, or ``service NAME ACTION`` where there is no systemctl, with the variables
+    of ``environment`` exported (the action passes the PATH of the task's environment). PowerShell:
+    ``Stop-Service -Name NAME`` / ``Start-Service -Name NAME``; ``environment`` is not used.
+    """
+
+    def __init__(self, action, name, environment=None):
+        if action not in ("stop", "start"):
+            raise ValueError("a service step stops or starts, not %r" % (action,))
+        if not _SERVICE_NAME.match(name or ""):
+            raise ValueError("not a service name: %r" % (name,))
+        for key in environment or {}:
+            if not valid_env_name(key):
+                raise ValueError("not an environment variable name: %r" % (key,))
+        self.action = action
+        self.name = name
+        self.environment = dict(environment or {})
+
+    def __iter__(self):  # display form
+        return iter(["(%s the service %s)" % (self.action, self.name)])
+
+    def describe(self, os_name):
+        """The command as users may be shown it."""
+        if os_name == "windows":
+            return "%s-Service -Name %s" % (self.action.capitalize(), self.name)
+        return "systemctl %s %s" % (self.action, self.name)
+
+
+class WhileStopped:
+    """An azcmagent call (``argv``) that runs only when the last Service stop succeeded."""
+
+    def __init__(self, argv):
+        self.argv = list(argv)
+
+    def __iter__(self):
+        return iter(self.argv)
+
+    def __len__(self):
+        return len(self.argv)
+
+    def __getitem__(self, index):
+        return self.argv[index]
+
+
+def valid_env_name(name) -> bool:
+    """Can ``name`` be exported by a POSIX shell?"""
+    return bool(_ENV_NAME.match(str(name)))
+
+
 def display_argv(argv):
     """The argv as it may be shown to users: secrets replaced by their redacted form."""
     return [a.shown if isinstance(a, Secret) else a for a in argv]
@@ -67,7 +128,7 @@ def display_argv(argv):
 def _secrets(steps):
     found = []
     for argv in steps:
-        if isinstance(argv, Listing):
+        if isinstance(argv, (Listing, Service)):
             continue
         for arg in argv:
             if isinstance(arg, Secret) and arg not in found:
@@ -90,13 +151,25 @@ def posix_quote(arg: str) -> str:
     return shlex.quote(arg)
 
 
+def _posix_service(step):
+    """The shell line that stops or starts a service, in a subshell with the step's environment.
+
+    No ``timeout`` here: systemd bounds stopping and starting itself, and the environment's PATH may differ.
+    """
+    exports = "".join("export %s=%s; " % (k, posix_quote(str(v))) for k, v in sorted(step.environment.items()))
+    name = posix_quote(step.name)
+    return ("(%sif command -v systemctl >/dev/null 2>&1; then systemctl %s %s; else service %s %s; fi) "
+            "</dev/null; r=$?" % (exports, step.action, name, name, step.action))
+
+
 def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     """A /bin/sh script that runs each step (a list of azcmagent arguments) in order.
 
-    It stops at the first failing step unless ``keep_going``.
+    It stops at the first failing step unless ``keep_going``, or once a ``Service`` step has run.
     """
     lines = []
     secrets = _secrets(steps)
+    services = any(isinstance(s, Service) for s in steps)
     for index, _secret in enumerate(secrets):
         lines.append("IFS= read -r S%d || true" % index)
     if executable:
@@ -115,13 +188,22 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
         prefix = "$T "
     else:
         prefix = ""
+    if services:
+        # X: how the last service stop ended (not stopped yet); F: the last failure once services are touched
+        lines.append("X=1; F=0")
+    relaxed = keep_going
     for number, argv in enumerate(steps, 1):
+        guarded = isinstance(argv, WhileStopped)
+        if guarded:
+            lines.append('if [ "$X" -eq 0 ]; then')
         begin = posix_quote("%sbegin %d" % (MARK, number))
         lines.append("echo %s; echo %s >&2" % (begin, begin))
         if isinstance(argv, Listing):
             base = posix_quote(argv.path or POSIX_EXTENSIONS)
             lines.append("if [ -d %s ]; then (cd %s && for d in *; do [ -d \"$d\" ] && printf '%%s\\n' \"$d\"; done); "
                          "r=0; else r=0; fi" % (base, base))
+        elif isinstance(argv, Service):
+            lines.append(_posix_service(argv))
         else:
             words = []
             for arg in argv:
@@ -133,9 +215,17 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
             lines.append("r=$?")
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
                      % (MARK, number, MARK, number))
-        if not keep_going:
+        if isinstance(argv, Service):
+            relaxed = True
+            if argv.action == "stop":
+                lines.append("X=$r")
+        if services and relaxed:
+            lines.append('if [ "$r" -ne 0 ]; then F=$r; fi')
+        elif not relaxed:
             lines.append('if [ "$r" -ne 0 ]; then exit "$r"; fi')
-    lines.append("exit 0")
+        if guarded:
+            lines.append("fi")
+    lines.append('exit "$F"' if services else "exit 0")
     return "\n".join(lines) + "\n"
 
 
@@ -163,6 +253,7 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
     del timeout
     lines = []
     secrets = _secrets(steps)
+    services = any(isinstance(s, Service) for s in steps)
     if secrets:
         lines.append("$S = @($input)")
     if executable:
@@ -174,18 +265,27 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
     lines.append("if (-not (Test-Path -LiteralPath $A)) { Write-Output %s; exit %d }"
                  % (ps_quote(MARK + "missing"), MISSING_RC))
     lines.append("Write-Output (%s + $A)" % ps_quote(MARK + "exe "))
+    if services:
+        lines.append("$X = 1; $F = 0")
+    relaxed = keep_going
     for number, argv in enumerate(steps, 1):
+        guarded = isinstance(argv, WhileStopped)
+        body = []
         begin = ps_quote("%sbegin %d" % (MARK, number))
         end = ps_quote("%send %d " % (MARK, number))
-        lines.append("Write-Output %s; [Console]::Error.WriteLine(%s)" % (begin, begin))
+        body.append("Write-Output %s; [Console]::Error.WriteLine(%s)" % (begin, begin))
         if isinstance(argv, Listing):
             if argv.path:
-                lines.append("$P = %s" % ps_quote(argv.path))
+                body.append("$P = %s" % ps_quote(argv.path))
             else:
-                lines.append("$P = $env:SystemDrive + %s" % ps_quote(WINDOWS_EXTENSIONS))
-            lines.append("if (Test-Path -LiteralPath $P) { Get-ChildItem -LiteralPath $P -Directory -Name -Recurse "
-                         "-Depth 1 }")
-            lines.append("$r = 0")
+                body.append("$P = $env:SystemDrive + %s" % ps_quote(WINDOWS_EXTENSIONS))
+            body.append("if (Test-Path -LiteralPath $P) { Get-ChildItem -LiteralPath $P -Directory -Name -Recurse "
+                        "-Depth 1 }")
+            body.append("$r = 0")
+        elif isinstance(argv, Service):
+            body.append("$r = 1")
+            body.append("%s-Service -Name %s" % (argv.action.capitalize(), ps_quote(argv.name)))
+            body.append("if ($?) { $r = 0 }")
         else:
             words = []
             for arg in argv:
@@ -193,12 +293,24 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
                     words.append("$S[%d]" % secrets.index(arg))
                 else:
                     words.append(ps_quote(arg))
-            lines.append("& $A %s" % " ".join(words))
-            lines.append("$r = $LASTEXITCODE")
-        lines.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
-        if not keep_going:
-            lines.append("if ($r -ne 0) { exit $r }")
-    lines.append("exit 0")
+            body.append("& $A %s" % " ".join(words))
+            body.append("$r = $LASTEXITCODE")
+        body.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
+        if isinstance(argv, Service):
+            relaxed = True
+            if argv.action == "stop":
+                body.append("$X = $r")
+        if services and relaxed:
+            body.append("if ($r -ne 0) { $F = $r }")
+        elif not relaxed:
+            body.append("if ($r -ne 0) { exit $r }")
+        if guarded:
+            lines.append("if (-not $X) {")
+            lines.extend("  " + line for line in body)
+            lines.append("}")
+        else:
+            lines.extend(body)
+    lines.append("exit $F" if services else "exit 0")
     return "\r\n".join(lines) + "\r\n"
 
 

@@ -148,6 +148,31 @@ options:
     description:
       - Options of this module merged over the profile's. Needs O(profile).
     type: dict
+  remove_blocked:
+    description:
+      - Also remove the installed extensions that the allowlist and blocklist in force after this task's writes
+        block. Setting a list never removes what is already installed; this does, the documented local way.
+      - The first remote command then also lists the installed extension folders (see O(extensions_path)); a host
+        with nothing to remove still costs one remote command and one C(azcmagent) invocation.
+      - When something is to be removed, the remote command that applies the settings then stops the extension
+        service (Linux C(systemctl stop extd), or C(service extd stop) where there is no C(systemctl); Windows
+        C(Stop-Service -Name ExtensionService)), runs C(azcmagent extension remove --name Publisher.Type) for each
+        blocked extension, and always starts the service again, even when a removal failed. It then reads the
+        settings and the folders back to check the extensions are gone.
+      - On Linux the service commands run with the C(PATH) of the task's C(environment), when it sets one (it
+        decides which C(systemctl) runs). No other variable of the environment is passed.
+      - Needs azcmagent 1.39 or later (the C(extension) command); an older agent fails before anything is written
+        when there is something to remove.
+      - In monitor mode Microsoft's managed allowlist applies, whose contents are not published, so nothing is
+        removed (a note says so). The stored blocklist does not apply in monitor mode either.
+      - In check mode, RV(removed_extensions) lists what would be removed and nothing is.
+    type: bool
+    default: false
+  extensions_path:
+    description:
+      - Where installed extensions live, for O(remove_blocked). Default C(/var/lib/waagent) on Linux and
+        C(%SystemDrive%\Packages\Plugins) on Windows, where the agent keeps them.
+    type: str
 attributes:
   action:
     support: full
@@ -169,7 +194,8 @@ notes:
   - A converged host costs one remote command and one C(azcmagent) invocation. A drifted host costs one more remote
     command that applies every write and reads the result back. Leaving monitor mode while also managing lists costs
     one more, because what the agent shows for the lists in monitor mode may not be what it has stored.
-  - Setting lists never removes extensions that are already installed.
+  - Setting lists never removes extensions that are already installed; O(remove_blocked) removes those the lists
+    block.
   - Anyone who is root or Administrator on the server, and any extension or guest configuration policy, can change
     these settings again. Prefer allowlists, never allow Custom Script or Run Command, and disable guest configuration
     on locked-down servers.
@@ -220,6 +246,13 @@ EXAMPLES = r"""
 - name: Monitor mode (Microsoft-managed allowlist)
   arcguard.azcmagent.azcmagent_config:
     mode: monitor
+
+- name: Allow only the Azure Monitor Agent, and remove the installed extensions that this blocks
+  arcguard.azcmagent.azcmagent_config:
+    extensions_allowlist: [azure_monitor_agent]
+    remove_blocked: true
+  become: true
+  register: arc
 
 - name: Configure right after installing the agent in an onboarding pipeline
   arcguard.azcmagent.azcmagent_config:
@@ -275,7 +308,8 @@ changes:
       before: []
       after: [Microsoft.Azure.Monitor/AzureMonitorLinuxAgent]
 commands:
-  description: The azcmagent commands that were run to change settings, or in check mode would be run.
+  description:
+    - The azcmagent commands that were run to change settings or remove extensions, or in check mode would be run.
   returned: always
   type: list
   elements: str
@@ -286,9 +320,37 @@ notes:
   returned: when there is any
   type: list
   elements: str
+removed_extensions:
+  description:
+    - The installed extensions that were removed because the lists block them (in check mode, that would be
+      removed), one entry per installed version.
+  returned: when O(remove_blocked) is true
+  type: list
+  elements: dict
+  contains:
+    publisher:
+      description: The publisher, as the extension's folder spells it.
+      type: str
+    type:
+      description: The extension type, as the extension's folder spells it.
+      type: str
+    version:
+      description: The installed version.
+      type: str
+  sample:
+    - publisher: Microsoft.Azure.Extensions
+      type: CustomScript
+      version: 2.1.10
+not_removed:
+  description:
+    - The blocked extensions that are still installed after a removal failed (same keys as RV(removed_extensions)).
+  returned: when removing blocked extensions failed
+  type: list
+  elements: dict
 failed_command:
-  description: The command that failed, when a write failed.
-  returned: when a write failed
+  description: The command that failed, when a write (or a removal, or stopping or starting the extension service)
+    failed.
+  returned: when a write or a removal failed
   type: str
 not_applied:
   description: The properties that were not written because a write failed.

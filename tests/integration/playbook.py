@@ -33,8 +33,12 @@ class Run:
         return self.results[host][index]
 
 
-def run(tmp_path, tasks, hosts=None, extra=(), check=False, diff=False, verbosity=0, play_vars=None):
-    """Run ``tasks`` on ``hosts`` ({name: vars}); each task result is saved for inspection."""
+def run(tmp_path, tasks, hosts=None, extra=(), check=False, diff=False, verbosity=0, play_vars=None,
+        environment=None):
+    """Run ``tasks`` on ``hosts`` ({name: vars}); each task result is saved for inspection.
+
+    ``environment``: the play's ``environment`` keyword (templated per host, so it may use host variables).
+    """
     hosts = hosts or {"localhost": {}}
     inventory = {"all": {"hosts": {}}}
     for name, host_vars in hosts.items():
@@ -56,6 +60,8 @@ def run(tmp_path, tasks, hosts=None, extra=(), check=False, diff=False, verbosit
                                                     % index},
                            "check_mode": False, "changed_when": False})
     play = [{"hosts": "all", "gather_facts": False, "vars": play_vars or {}, "tasks": play_tasks}]
+    if environment:
+        play[0]["environment"] = environment
     pb = tmp_path / "play.json"
     pb.write_text(json.dumps(play))
     cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", str(inv_path), str(pb)]

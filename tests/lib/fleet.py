@@ -92,3 +92,57 @@ def add_extension(root_dir, publisher, ext_type, version="1.0.0", flavour="linux
         path = os.path.join(root_dir, "var", "lib", "waagent", "%s.%s-%s" % (publisher, ext_type, version))
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def service_shims(root_dir, tools=("systemctl",), python=None):
+    """Write the host's own service manager commands (``systemctl``, ``service``) into ``<root>/usr/bin``.
+
+    They are the stand-in's service-manager test hook for this host: stopping or starting the agent's
+    services sets their status in its control file. A play puts the directory first on PATH (play-level
+    ``environment``). Returns the directory.
+    """
+    bin_dir = os.path.join(root_dir, "usr", "bin")
+    os.makedirs(bin_dir, exist_ok=True)
+    for tool in tools:
+        path = os.path.join(bin_dir, tool)
+        with open(path, "w") as handle:
+            handle.write("#!/bin/sh\nAZCMAGENT_STANDIN_ROOT='%s' AZCMAGENT_STANDIN_SERVICE_TOOL=%s "
+                         "exec '%s' '%s' \"$@\"\n" % (root_dir, tool, python or sys.executable, STANDIN))
+        os.chmod(path, 0o755)
+    return bin_dir
+
+
+def service_status(root_dir, name, flavour="linux"):
+    """A service's status as the stand-in sees it (running unless recorded otherwise)."""
+    try:
+        with open(control_file(root_dir, flavour)) as handle:
+            control = json.load(handle)
+    except FileNotFoundError:
+        control = {}
+    return (control.get("services") or {}).get(name, "running")
+
+
+def read_service_log(root_dir, flavour="linux"):
+    """What the service manager hook was asked to do: [{"tool", "argv", "rc", "time"}]."""
+    try:
+        with open(os.path.join(config_dir(root_dir, flavour), "standin-services.log")) as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def extensions_dir(root_dir, flavour="linux"):
+    if flavour == "windows":
+        return os.path.join(root_dir, "Packages", "Plugins")
+    return os.path.join(root_dir, "var", "lib", "waagent")
+
+
+def installed_extensions(root_dir, flavour="linux"):
+    """The extension folders present: Linux `Publisher.Type-version`, Windows `Publisher.Type\\version`."""
+    base = extensions_dir(root_dir, flavour)
+    if not os.path.isdir(base):
+        return []
+    if flavour != "windows":
+        return sorted(os.listdir(base))
+    return sorted("%s\\%s" % (folder, version) for folder in os.listdir(base)
+                  for version in os.listdir(os.path.join(base, folder)))

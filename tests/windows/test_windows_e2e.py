@@ -183,3 +183,33 @@ def test_info_without_the_agent_is_a_result(tmp_path):
         assert not result.get("failed") and result["agent"]["installed"] is False
     finally:
         ep.stop()
+
+
+def test_remove_blocked_over_winrm_stops_removes_starts_and_is_idempotent(tmp_path, win):
+    fleet.add_extension(win.root, "Microsoft.Compute", "CustomScriptExtension", "1.10.12", "windows")
+    fleet.add_extension(win.root, "Microsoft.Azure.Monitor", "AzureMonitorWindowsAgent", "1.22.0.0", "windows")
+    task = config({"extensions_allowlist": ["azure_monitor_agent"], "remove_blocked": True})
+    hosts = {"w": win.host_vars()}
+    custom = {"publisher": "Microsoft.Compute", "type": "CustomScriptExtension", "version": "1.10.12"}
+
+    check = run(tmp_path, [task], hosts=hosts, check=True).result("w")
+    assert check["changed"] and check["removed_extensions"] == [custom], check
+    assert len(fleet.installed_extensions(win.root, "windows")) == 2
+    assert fleet.read_service_log(win.root, "windows") == []
+
+    first = run(tmp_path, [task], hosts=hosts).result("w")
+    assert first["changed"] and not first.get("failed"), first
+    assert first["removed_extensions"] == [custom]
+    assert "& 'C:\\Program Files\\AzureConnectedMachineAgent\\azcmagent.exe' 'extension' 'remove' '--name' " \
+           "'Microsoft.Compute.CustomScriptExtension'" in first["commands"]
+    assert fleet.installed_extensions(win.root, "windows") == [
+        "Microsoft.Azure.Monitor.AzureMonitorWindowsAgent\\1.22.0.0"]
+    assert fleet.service_status(win.root, "ExtensionService", "windows") == "running"
+    assert [(e["argv"], e["rc"]) for e in fleet.read_service_log(win.root, "windows")] == [
+        (["stop", "ExtensionService"], 0), (["start", "ExtensionService"], 0)]
+    assert state(win)["extensions.allowlist"] == ["Microsoft.Azure.Monitor/AzureMonitorWindowsAgent"]
+
+    fleet.clear_log(win.root, "windows")
+    second = run(tmp_path, [task], hosts=hosts).result("w")
+    assert second["changed"] is False and second["removed_extensions"] == [], second
+    assert [e["argv"] for e in log(win)] == [["config", "list", "--json"]]

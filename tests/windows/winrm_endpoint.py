@@ -157,6 +157,7 @@ class Interpreter:
         self.stdout = []
         self.stderr = []
         self.last_exit = 0
+        self.last_ok = True  # $?: did the last command succeed
 
     # -- helpers
     def text(self, node):
@@ -312,6 +313,8 @@ class Interpreter:
                 return self.host.env.get(name[4:], None)
             if lower == "lastexitcode":
                 return self.last_exit
+            if lower == "?":
+                return self.last_ok
             if lower == "input":
                 return list(self.stdin_lines)
             if lower not in self.vars:
@@ -388,6 +391,14 @@ class Interpreter:
         name = self.text(first)
         if first.type != "command_name":
             self.refuse(node)
+        self.last_ok = True
+        if name in ("Stop-Service", "Start-Service"):
+            if len(items) != 2 or self.text(items[0]) != "-Name" or self.unwrap(items[1]).type != "string_literal":
+                self.refuse(node, "only %s -Name 'literal' is emitted" % name)
+            service = self.value(items[1])
+            if not self.dry:
+                self.service(name.split("-")[0].lower(), service)
+            return None
         if name == "Write-Output":
             if len(items) != 1:
                 self.refuse(node)
@@ -425,6 +436,21 @@ class Interpreter:
             return names
         self.refuse(node, "command %s is not emitted by our runner" % name)
 
+    def service(self, action, name):
+        """Stop-Service or Start-Service: the stand-in's service status (its service-manager test hook)."""
+        if not os.path.exists(self.host.local_path(AGENT_PATH)):
+            proc_rc, err = 1, "Cannot find any service with service name '%s'." % name
+        else:
+            env = dict(os.environ, AZCMAGENT_STANDIN_FLAVOUR="windows", AZCMAGENT_STANDIN_ROOT=self.host.root,
+                       AZCMAGENT_STANDIN_SERVICE_TOOL="windows")
+            proc = subprocess.run(self.host.agent_command + [action, name], capture_output=True, env=env, check=False)
+            proc_rc, err = proc.returncode, proc.stderr.decode("utf-8", "replace").strip()
+        if proc_rc != 0:
+            # a non-terminating error record, as PowerShell prints it; $? is then false
+            verb, done = ("Stop-Service", "stopped") if action == "stop" else ("Start-Service", "started")
+            self.stderr.append("%s : %s\r\n" % (verb, err or "Service '%s' cannot be %s." % (name, done)))
+            self.last_ok = False
+
     def native(self, program, args):
         if self.dry:
             self.last_exit = 0
@@ -440,12 +466,14 @@ class Interpreter:
             return None
         argv = msvcrt_argv(ps51_command_line(program, args))[1:]
         env = dict(os.environ, AZCMAGENT_STANDIN_FLAVOUR="windows", AZCMAGENT_STANDIN_ROOT=self.host.root)
+        env.pop("AZCMAGENT_STANDIN_SERVICE_TOOL", None)
         proc = subprocess.run(self.host.agent_command + argv, capture_output=True, env=env, check=False)
         for line in proc.stdout.decode("utf-8", "replace").splitlines():
             self.stdout.append(line + "\r\n")
         for line in proc.stderr.decode("utf-8", "replace").splitlines():
             self.stderr.append(line + "\r\n")
         self.last_exit = proc.returncode
+        self.last_ok = proc.returncode == 0
         return None
 
 

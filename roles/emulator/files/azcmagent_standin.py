@@ -16,6 +16,12 @@ Environment:
   AZCMAGENT_STANDIN_CONTROL  control file (default: standin.json next to localconfig.json)
   AZCMAGENT_STANDIN_LOG      invocation log (default: standin-invocations.log next to it)
   AZCMAGENT_STANDIN_FLAVOUR  linux or windows (overrides the control file)
+
+Test hook, not part of azcmagent: with AZCMAGENT_STANDIN_SERVICE_TOOL set to systemctl, service or
+windows, this program plays that service manager for the agent's services instead (`systemctl stop
+extd`, `service extd stop`, `stop ExtensionService`), keeping their status in the control file's
+"services" key, where `show` and `extension remove` read it. Test hosts reach it through small shims
+(tests/lib/fleet.py, the emulator role, the WinRM test endpoint's Stop-Service and Start-Service).
 """
 
 import errno
@@ -255,14 +261,17 @@ class Agent:
         return handle
 
     # ---------------------------------------------------------------- faults
-    def fault_applies(self, kind, prop):
+    def fault_applies(self, kind, prop, key="property", **match):
+        """Does the fault ``kind`` hit ``prop`` (its ``key``: a property, a service, an extension) now?"""
         spec = self.faults.get(kind)
         if not spec:
             return False
         if spec is True:
             return True
-        target = spec.get("property", "*")
-        if target not in ("*", prop):
+        target = spec.get(key, "*")
+        if target != "*" and str(target).replace("/", ".").lower() != str(prop).replace("/", ".").lower():
+            return False
+        if any(spec.get(name, "*") not in ("*", value) for name, value in match.items()):
             return False
         times = spec.get("times")
         if times is None:
@@ -641,6 +650,10 @@ class Agent:
             status = (self.control.get("services") or {}).get(SERVICE_NAMES[self.flavour]["ext"], "running")
             if status == "running":
                 raise Fail(27, "the extension manager service must be stopped before removing extensions")
+            if self.fault_applies("fail_remove", name, key="extension"):
+                spec = self.faults["fail_remove"]
+                rc = int(spec.get("rc", 1)) if isinstance(spec, dict) else 1
+                raise Fail(rc, "failed to remove extension %s (injected fault)" % name)
             wanted = name.replace("/", ".").lower()
             for e in self.installed_extensions():
                 if ("%s.%s" % (e["publisher"], e["type"])).lower() == wanted:
@@ -762,8 +775,92 @@ def log_invocation(agent, argv, rc, start):
         pass
 
 
+# ------------------------------------------------------------------ test hook: the service manager
+
+SERVICE_TOOLS = ("systemctl", "service", "windows")
+
+
+def set_service_status(agent, name, status):
+    """Record a service's status in the control file (under the lock, atomically)."""
+    handle = agent.lock()
+    try:
+        path = agent.control_path or os.path.join(agent.config_dir(), "standin.json")
+        try:
+            with open(path) as stream:
+                control = json.load(stream) or {}
+        except FileNotFoundError:
+            control = {}
+        control.setdefault("services", {})[name] = status
+        os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        with open(tmp, "w") as stream:
+            json.dump(control, stream, indent=2, sort_keys=True)
+            stream.write("\n")
+        os.replace(tmp, path)
+    finally:
+        if handle:
+            handle.close()
+
+
+def service_tool(agent, tool, argv):
+    """Play ``tool`` (systemctl, service, windows) for the agent's services: (rc, stdout, stderr)."""
+    names = {n.lower(): n for n in SERVICE_NAMES[agent.flavour].values()}
+    args = [a for a in argv if a not in ("-q", "--quiet", "--no-block", "--no-pager")]
+    if tool == "service":
+        if len(args) != 2:
+            return 1, "", "Usage: service < option > | --status-all | [ service_name [ command | --full-restart ] ]\n"
+        unit, action = args
+    elif len(args) == 2:
+        action, unit = args
+    else:
+        return 1, "", "%s: expected ACTION NAME\n" % tool
+    if tool == "systemctl" and unit.endswith(".service"):
+        unit = unit[:-len(".service")]
+    name = names.get(unit.lower()) if tool == "windows" else (unit if unit in names.values() else None)
+    status = (agent.control.get("services") or {}).get(name, "running") if name else None
+    if action in ("is-active", "status"):
+        if name is None and action == "status":
+            return 4, "", "Unit %s.service could not be found.\n" % unit
+        running = status == "running"
+        return (0 if running else 3), ("active\n" if running else "inactive\n"), ""
+    if action not in ("stop", "start", "restart"):
+        return 1, "", "%s: unknown action %r\n" % (tool, action)
+    if name is None:
+        if tool == "windows":
+            return 1, "", "Cannot find any service with service name '%s'.\n" % unit
+        if tool == "service":
+            return 1, "", "%s: unrecognized service\n" % unit
+        return 5, "", "Failed to %s %s.service: Unit %s.service not loaded.\n" % (action, unit, unit)
+    if agent.fault_applies("fail_service", name, key="service", action=action):
+        spec = agent.faults["fail_service"]
+        rc = int(spec.get("rc", 1)) if isinstance(spec, dict) else 1
+        return rc, "", "Failed to %s %s (injected fault)\n" % (action, name)
+    set_service_status(agent, name, "stopped" if action == "stop" else "running")
+    return 0, "", ""
+
+
+def service_main(tool, argv):
+    agent = Agent(os.environ)
+    if tool not in SERVICE_TOOLS:
+        sys.stderr.write("AZCMAGENT_STANDIN_SERVICE_TOOL must be one of %s\n" % ", ".join(SERVICE_TOOLS))
+        return 2
+    rc, out, err = service_tool(agent, tool, argv)
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    try:
+        path = os.path.join(agent.config_dir(), "standin-services.log")
+        with open(path, "a") as stream:
+            stream.write(json.dumps({"tool": tool, "argv": argv, "rc": rc, "time": time.time()}) + "\n")
+    except OSError:
+        pass
+    return rc
+
+
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
+    tool = os.environ.get("AZCMAGENT_STANDIN_SERVICE_TOOL")
+    if tool:
+        return service_main(tool, argv)
     start = time.time()
     signal.signal(signal.SIGTERM, lambda *_args: sys.exit(143))
     agent = Agent(os.environ)
