@@ -61,6 +61,58 @@ def show_command(executable, argv, os_name):
     return " ".join(shlex.quote(w) for w in words)
 
 
+# WinRM hands a command line to cmd.exe, which takes at most 8191 characters (a longer one fails, or is cut
+# short and reports success); so does OpenSSH on Windows with cmd.exe as its shell. Our PowerShell commands
+# (PowerShell -EncodedCommand <base64 of UTF-16>, about 2.7 characters per script character) stay below this.
+POWERSHELL_COMMAND_LIMIT = 8000
+# argument values longer than this travel on standard input (``$S[n]``) instead of the command line
+STDIN_ARG_LENGTH = 48
+
+
+class StdinArg(scripts.Secret):
+    """An argument passed on standard input because of its length; shown as it is."""
+
+    def __init__(self, value):
+        super().__init__(value, value)
+
+    def __repr__(self):
+        return "StdinArg(%r)" % self.value
+
+
+def _long_args_on_stdin(step):
+    if isinstance(step, (scripts.Listing, scripts.Service)):
+        return step
+    argv = [StdinArg(a) if isinstance(a, str) and len(a) > STDIN_ARG_LENGTH else a for a in step]
+    return scripts.WhileStopped(argv) if isinstance(step, scripts.WhileStopped) else argv
+
+
+class CombinedResult:
+    """The results of one plan run as several commands, numbered as if it had been one script."""
+
+    def __init__(self, parts):
+        self.steps = []
+        offset = 0
+        for count, out in parts:
+            for step in out.steps:
+                self.steps.append(scripts.StepResult(step.number + offset, step.rc, step.stdout, step.stderr))
+            offset += count
+        outs = [out for _count, out in parts]
+        self.rc = outs[-1].rc
+        self.stdout = "".join(out.stdout or "" for out in outs)
+        self.stderr = "".join(out.stderr or "" for out in outs)
+        self.preamble_stdout = outs[0].preamble_stdout
+        self.preamble_stderr = outs[0].preamble_stderr
+        self.missing = any(out.missing for out in outs)
+        self.executable = next((out.executable for out in outs if out.executable), None)
+        self.commands = len(outs)
+
+    def step(self, number):
+        for step in self.steps:
+            if step.number == number:
+                return step
+        return None
+
+
 class Runner:
     """Runs lists of azcmagent calls as one remote command through ``action``'s connection."""
 
@@ -77,16 +129,75 @@ class Runner:
         self.list_argv = ["config", "list", "--json"]  # without --json for agents that lack it
 
     def run(self, steps, keep_going=False):
+        """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).
+
+        On PowerShell a command line must stay short (see POWERSHELL_COMMAND_LIMIT): long argument values
+        travel on standard input, and a plan too long for one command runs as several, split only where no
+        service is stopped, each stopping at the first failing step as one script would.
+        """
+        if self.family != "powershell":
+            return self._run_one(steps, keep_going)
+        steps = [_long_args_on_stdin(step) for step in steps]
+        chunks = self._chunks(steps, keep_going)
+        if len(chunks) == 1:
+            return self._run_one(chunks[0], keep_going)
+        parts = []
+        for chunk in chunks:
+            out = self._run_one(chunk, keep_going)
+            parts.append((len(chunk), out))
+            if out.missing:
+                break
+            last = out.step(len(chunk))
+            if not keep_going and (last is None or last.rc != 0):
+                break
+        return CombinedResult(parts)
+
+    def _command(self, steps, keep_going):
         script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going)
-        data = scripts.stdin_data(steps)
         if self.family == "powershell":
-            cmd = self.action._connection._shell._encode_script(script, as_list=False, strict_mode=False,
-                                                                preserve_rc=False)
-        else:
-            cmd = script
+            return self.action._connection._shell._encode_script(script, as_list=False, strict_mode=False,
+                                                                 preserve_rc=False)
+        return script
+
+    def _chunks(self, steps, keep_going):
+        """``steps`` cut into the fewest runs of whole steps whose commands fit the limit."""
+        # where a cut may fall: before a step, unless a service is stopped at that point
+        segments, current, stopped = [], [], False
+        for step in steps:
+            if current and not stopped:
+                segments.append(current)
+                current = []
+            current.append(step)
+            if isinstance(step, scripts.Service):
+                stopped = step.action == "stop"
+        if current:
+            segments.append(current)
+        chunks, chunk = [], []
+        for segment in segments:
+            if chunk and len(self._command(chunk + segment, keep_going)) > POWERSHELL_COMMAND_LIMIT:
+                chunks.append(chunk)
+                chunk = []
+            chunk = chunk + segment
+            size = len(self._command(chunk, keep_going))
+            if size > POWERSHELL_COMMAND_LIMIT:
+                raise AgentError(
+                    "the PowerShell command for %s would be %d characters long, over the %d that WinRM (through "
+                    "cmd.exe) passes intact; nothing was run. Apply fewer changes at once (for example remove "
+                    "fewer extensions per run)." % (", ".join(" ".join(map(str, scripts.display_argv(s)))
+                                                         for s in segment), size, POWERSHELL_COMMAND_LIMIT))
+        if chunk:
+            chunks.append(chunk)
+        return chunks
+
+    def _run_one(self, steps, keep_going):
+        cmd = self._command(steps, keep_going)
+        data = scripts.stdin_data(steps)
         self.remote_commands += 1
+        # become would wrap the command for a POSIX shell; on PowerShell targets Ansible's sudo cannot wrap it
+        # and runas does nothing for a raw command: there the connection's own user must be an elevated
+        # Administrator, and a play-wide become: true for mixed fleets is ignored rather than an error.
         res = self.action._low_level_execute_command(
-            cmd, sudoable=True, in_data=data.encode("utf-8") if data is not None else None)
+            cmd, sudoable=self.family != "powershell", in_data=data.encode("utf-8") if data is not None else None)
         out = scripts.ScriptResult(res.get("rc"), res.get("stdout", ""), res.get("stderr", ""))
         if out.executable:
             self.resolved_executable = out.executable

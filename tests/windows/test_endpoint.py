@@ -97,3 +97,13 @@ def test_ansible_raw_round_trip_of_our_runner_script(endpoint, tmp_path):
     assert result["rc"] == 0
     assert "##arcguard:begin 1\r\n" in result["stdout"]
     assert '"LocalSettings"' in result["stdout"]
+
+
+def test_a_command_line_over_cmd_exe_limit_is_refused_as_windows_does(endpoint):
+    short = "Write-Output '%s'" % ("x" * 2900)   # about 7,900 characters once encoded: runs
+    long_ = "Write-Output '%s'" % ("x" * 3100)   # about 8,400: cmd.exe refuses it
+    ok = session(endpoint).run_ps(short)
+    assert ok.status_code == 0 and ok.std_out.strip() == b"x" * 2900
+    refused = session(endpoint).run_ps(long_)
+    assert refused.status_code == 1
+    assert refused.std_err == b"The command line is too long.\r\n"

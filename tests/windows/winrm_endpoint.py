@@ -116,6 +116,13 @@ def msvcrt_argv(command_line):
 
 # --------------------------------------------------------------------- interpreter
 
+class CommandLineTooLong(Refused):
+    """WinRM starts a command through cmd.exe, whose command line takes at most CMD_EXE_LIMIT characters."""
+
+
+CMD_EXE_LIMIT = 8191
+
+
 class Exit(Exception):
     def __init__(self, code):
         super().__init__(code)
@@ -632,6 +639,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             command = line.findtext("rsp:Command", default="", namespaces=NS).strip()
             arguments = " ".join((a.text or "") for a in line.findall("rsp:Arguments", NS))
             try:
+                if len(command) + 1 + len(arguments) > CMD_EXE_LIMIT:
+                    raise CommandLineTooLong("%d characters" % (len(command) + 1 + len(arguments)))
                 script = decode_command(command, arguments)
             except Refused as exc:
                 script = exc
@@ -685,6 +694,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     @staticmethod
     def execute(state, cmd):
+        if isinstance(cmd.script, CommandLineTooLong):
+            # what cmd.exe answers (real WinRM may also cut the command short and report success)
+            cmd.result = (1, b"", b"The command line is too long.\r\n")
+            return
         if isinstance(cmd.script, Refused):
             cmd.result = (1, b"", ("winrm test endpoint refused the command: %s\r\n" % cmd.script).encode())
             return
