@@ -7,7 +7,8 @@ interleaved round after round so that machine noise hits all of them alike:
 
   floor       ansible.builtin.raw "<azcmagent> config list --json", facts off: the least any tool can do
   module      arcguard.azcmagent.azcmagent_config with the defender options, fleet converged
-  role        the lockdown role, profile defender, fleet converged
+  role        the lockdown role in a play's roles: list (Ansible adds its argument validation task), converged
+  playbook    the fleet playbook, ansible-playbook arcguard.azcmagent.lockdown, profile defender, converged
   drifted     the lockdown role on a fleet where every host drifted (reset before each round)
   naive       one ansible.builtin.command task per `azcmagent config set` line, as blog posts do
 
@@ -55,7 +56,8 @@ PLAYS = {
               for i, line in enumerate(NAIVE_LINES)],
 }
 PLAYS["drifted"] = PLAYS["role"]
-ORDER = ["floor", "module", "role", "drifted", "naive"]
+PLAYS["playbook"] = "arcguard.azcmagent.lockdown"  # the collection's own playbook, run as users run it
+ORDER = ["floor", "module", "role", "playbook", "drifted", "naive"]
 
 
 def env(counts):
@@ -98,12 +100,14 @@ class Fleet:
             fleet.clear_log(h["root"])
 
     def run(self, kind, forks):
-        play = {"hosts": "all", "gather_facts": False}
-        play.update(PLAYS[kind] if isinstance(PLAYS[kind], dict) else {"tasks": PLAYS[kind]})
-        play = [play]
-        path = os.path.join(self.base, "%s.json" % kind)
-        with open(path, "w") as handle:
-            json.dump(play, handle)
+        if isinstance(PLAYS[kind], str):
+            path = PLAYS[kind]
+        else:
+            play = {"hosts": "all", "gather_facts": False}
+            play.update(PLAYS[kind] if isinstance(PLAYS[kind], dict) else {"tasks": PLAYS[kind]})
+            path = os.path.join(self.base, "%s.json" % kind)
+            with open(path, "w") as handle:
+                json.dump([play], handle)
         self.reset(DRIFTED if kind == "drifted" else CONVERGED)
         self.clear()
         start = time.perf_counter()
@@ -157,8 +161,9 @@ def table(size, results):
         row = (kind, r["wall"], r["wall"] / floor, r["azcmagent_per_host"], r["remote_commands_per_host"],
                r["writes_per_host"], r["hosts_changed"])
         lines.append("%-8s %9.2f %7.2f %13.2f %12.2f %9.2f %8d" % row)
-    if "naive" in results and "role" in results:
-        lines.append("naive / role (no-op): %.2f" % (results["naive"]["wall"] / results["role"]["wall"]))
+    for kind in ("role", "playbook"):
+        if "naive" in results and kind in results:
+            lines.append("naive / %s (no-op): %.2f" % (kind, results["naive"]["wall"] / results[kind]["wall"]))
     return "\n".join(lines)
 
 
@@ -178,7 +183,7 @@ def main():
         sizes = [int(s) for s in args.plot_sizes.split(",")]
         scaling = {}
         for size in sizes:
-            scaling[size] = measure(size, 1, args.forks, ["floor", "role", "drifted", "naive"])
+            scaling[size] = measure(size, 1, args.forks, ["floor", "role", "playbook", "drifted", "naive"])
             print("size %d: %s" % (size, ", ".join("%s %.1fs" % (k, v["wall"]) for k, v in scaling[size].items())),
                   flush=True)
         doc["scaling"] = scaling
@@ -195,7 +200,8 @@ def plot(scaling, path):
     sizes = sorted(scaling)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
     for kind, label in (("naive", "naive (command per set line)"), ("drifted", "lockdown role, drifted fleet"),
-                        ("role", "lockdown role, converged fleet"), ("floor", "floor (raw config list)")):
+                        ("role", "lockdown role, converged fleet"),
+                        ("playbook", "lockdown playbook, converged fleet"), ("floor", "floor (raw config list)")):
         ax.plot(sizes, [scaling[s][kind]["wall"] for s in sizes], marker="o", label=label)
     ax.set_xlabel("hosts")
     ax.set_ylabel("wall time (s)")

@@ -1,11 +1,13 @@
 """The lockdown role with every built-in profile on Linux stand-ins (one per host), from the built collection."""
 
 import json
+import os
 import subprocess
+import sys
 
 import pytest
 
-from tests.integration.playbook import run
+from tests.integration.playbook import VENV_BIN, env, run
 from tests.integration.profiles_expected import PROFILES, expected, matches
 from tests.lib import fleet
 
@@ -110,3 +112,60 @@ def test_reset_and_lockdown_playbooks_from_the_collection(tmp_path):
     subprocess.run([ansible_playbook, "-i", str(inv), "arcguard.azcmagent.reset"], check=True, env=env(),
                    capture_output=True)
     assert "extensions.allowlist" not in fleet.read_state(root)
+
+
+def playbook(tmp_path, hosts, *extra):
+    inv = tmp_path / "inventory.json"
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    inv.write_text(json.dumps({"all": {"hosts": {name: dict(local, **v) for name, v in hosts.items()}}}))
+    return subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", str(inv),
+                           "arcguard.azcmagent.lockdown"] + list(extra),
+                          capture_output=True, text=True, env=env(), check=False)
+
+
+@pytest.mark.parametrize("bad, says", [
+    ({"lockdown_strict": "maybe"}, "lockdown_strict"),
+    ({"lockdown_wait_timeout": "soon"}, "lockdown_wait_timeout"),
+    ({"lockdown_overrides": ["guestconfiguration_enabled"]}, "lockdown_overrides"),
+    ({}, "lockdown_profile"),
+])
+def test_the_role_validates_its_variables_before_anything_runs(tmp_path, bad, says):
+    root = str(tmp_path / "h")
+    exe = fleet.make_host(root)
+    host = dict({"lockdown_profile": "defender", "lockdown_executable": exe}, **bad)
+    if not bad:
+        del host["lockdown_profile"]
+    out = run(tmp_path, [role_task()], hosts={"h": host})
+    assert out.rc != 0 and "failed=1" in out.stdout
+    assert "Validating arguments against arg spec" in out.stdout and says in out.stdout, out.stdout[-2000:]
+    assert fleet.read_log(root) == [] and fleet.read_state(root) == {}
+
+
+@pytest.mark.parametrize("bad, says", [
+    ({"lockdown_strict": "maybe"}, "strict"),
+    ({"lockdown_wait_timeout": "soon"}, "wait_timeout"),
+    ({"lockdown_overrides": ["guestconfiguration_enabled"]}, "overrides"),
+    ({"lockdown_profile": "defendr"}, "known profiles"),
+    ({"lockdown_profile": None}, "lockdown_profile"),
+])
+def test_the_fleet_playbook_checks_the_same_values_per_host_before_anything_runs(tmp_path, bad, says):
+    good, bad_root = str(tmp_path / "good"), str(tmp_path / "bad")
+    hosts = {"good": {"lockdown_profile": "defender", "lockdown_executable": fleet.make_host(good)},
+             "bad": dict({"lockdown_profile": "defender", "lockdown_executable": fleet.make_host(bad_root)}, **bad)}
+    if bad.get("lockdown_profile", "") is None:
+        del hosts["bad"]["lockdown_profile"]
+    out = playbook(tmp_path, hosts)
+    assert out.returncode != 0
+    recap = {line.split()[0]: line for line in out.stdout.splitlines() if " : ok=" in line}
+    assert "failed=1" in recap["bad"] and "failed=0" in recap["good"], out.stdout[-2000:]
+    assert says in out.stdout, out.stdout[-2000:]
+    assert fleet.read_log(bad_root) == [] and fleet.read_state(bad_root) == {}
+    assert fleet.read_state(good)["guestconfiguration.enabled"] is False
+
+
+def test_the_fleet_playbook_runs_one_task_per_host(tmp_path):
+    root = str(tmp_path / "h")
+    out = playbook(tmp_path, {"h": {"lockdown_profile": "ama_only", "lockdown_executable": fleet.make_host(root)}})
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert "TASK [" in out.stdout and out.stdout.count("TASK [") == 1, out.stdout
+    assert "ok=1" in out.stdout and "changed=1" in out.stdout

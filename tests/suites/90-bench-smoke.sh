@@ -16,6 +16,9 @@ checks = {
     "converged role: 1 azcmagent call per host": r["role"]["max_azcmagent_per_host"] == 1,
     "converged role: 1 remote command per host": r["role"]["remote_commands_per_host"] == 1,
     "converged role: nothing changed": r["role"]["hosts_changed"] == 0 and r["role"]["writes_per_host"] == 0,
+    "converged fleet playbook: 1 azcmagent call and 1 remote command per host, nothing changed":
+        r["playbook"]["max_azcmagent_per_host"] == 1 and r["playbook"]["remote_commands_per_host"] == 1
+        and r["playbook"]["hosts_changed"] == 0,
     "drifted role: at most 2 remote commands per host": r["drifted"]["remote_commands_per_host"] <= 2,
     "drifted role: every host changed": r["drifted"]["hosts_changed"] == 12,
     "naive: writes on a converged fleet": r["naive"]["writes_per_host"] == 4,
