@@ -20,7 +20,7 @@ description:
   - Options that are left out are not touched.
   - Runs on the controller and needs no Python on the target. On Linux the commands run through C(/bin/sh) and
     honour C(become). On Windows they run through PowerShell over WinRM or SSH, as the connection's user
-    (C(become) is not used there), and each command stays within the 8191 characters that WinRM passes intact:
+    (C(become) is not used there), and each command stays within the 8191 characters that WinRM passes intact;
     long values travel on standard input, and a plan with many writes runs as more than one command.
   - Needs root on Linux (use C(become)) and an elevated Administrator on Windows.
 author:
