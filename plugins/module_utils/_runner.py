@@ -180,11 +180,11 @@ class Runner:
             chunk = chunk + segment
             size = len(self._command(chunk, keep_going))
             if size > POWERSHELL_COMMAND_LIMIT:
+                what = ", ".join(" ".join(map(str, scripts.display_argv(s))) for s in segment)
                 raise AgentError(
                     "the PowerShell command for %s would be %d characters long, over the %d that WinRM (through "
                     "cmd.exe) passes intact; nothing was run. Apply fewer changes at once (for example remove "
-                    "fewer extensions per run)." % (", ".join(" ".join(map(str, scripts.display_argv(s)))
-                                                         for s in segment), size, POWERSHELL_COMMAND_LIMIT))
+                    "fewer extensions per run)." % (what, size, POWERSHELL_COMMAND_LIMIT))
         if chunk:
             chunks.append(chunk)
         return chunks
