@@ -28,18 +28,6 @@ EXTENSION_COMMAND_SINCE = (1, 39)
 EXTENSION_COMMAND_PROBE = "extensions.agent.cpulimit"
 
 
-def _combined(current, given, action):
-    """An extension list after ``list_action`` combines ``given`` with ``current`` (names case-insensitive)."""
-    current = list(current or [])
-    if action == "replace":
-        return list(given)
-    keys = {str(x).lower() for x in current}
-    if action == "add":
-        return current + [x for x in given if str(x).lower() not in keys]
-    drop = {str(x).lower() for x in given}
-    return [x for x in current if str(x).lower() not in drop]
-
-
 def _folder(ext):
     """An installed extension's identity: its folder's Publisher.Type (any casing) and version."""
     return ("%s.%s" % (ext["publisher"], ext["type"])).lower(), ext["version"]
@@ -326,7 +314,7 @@ class ActionModule(ActionBase):
                 elif prop in desired.values:
                     value = desired.values[prop]
                     if spec["type"] in planner.catalog.LIST_TYPES:
-                        value = _combined(current.get(prop), value, desired.list_action)
+                        value = planner.target_list(prop, current.get(prop), value, desired.list_action)
                     after[prop] = value
         return after
 

@@ -408,7 +408,8 @@ def _format_scalar(prop, value):
     return str(value)
 
 
-def _target_list(prop, current, given, action):
+def target_list(prop, current, given, action):
+    """A list property's items once ``given`` is combined with ``current`` by ``action`` (replace, add, remove)."""
     current = list(current or [])
     keys = {_list_key(prop, x) for x in current}
     if action == "replace":
@@ -472,7 +473,7 @@ def plan(desired: Desired, current: dict) -> Plan:
             continue
         value = desired.values[prop]
         if kind in catalog.LIST_TYPES:
-            target = _target_list(prop, before, value, desired.list_action)
+            target = target_list(prop, before, value, desired.list_action)
             if same(prop, before, target):
                 continue
             if desired.list_action == "replace":
