@@ -20,7 +20,7 @@ if not os.path.exists(link):
     os.makedirs(os.path.dirname(link), exist_ok=True)
     os.symlink(ROOT, link)
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _report as report  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report as report  # noqa: E402
 
 
 def fleet(size):

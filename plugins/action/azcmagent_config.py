@@ -14,14 +14,14 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _info as info
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _planner as planner
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.module_utils._runner import (
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as info
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import (
     EXIT_CODES, AgentError, Runner, read_state, scrub,
 )
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
-from ansible_collections.arcguard.azcmagent.plugins.module_utils._profiles import PROFILES as BUILTIN_PROFILES
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._profiles import PROFILES as BUILTIN_PROFILES
 
 # `azcmagent extension` came with agent 1.39, as did this property: an agent that lists it has the command.
 EXTENSION_COMMAND_SINCE = (1, 39)

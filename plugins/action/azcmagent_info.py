@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _info as info
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
-from ansible_collections.arcguard.azcmagent.plugins.module_utils._runner import AgentError, Runner, scrub
-from ansible_collections.arcguard.azcmagent.plugins.module_utils._scripts import Listing
-from ansible_collections.arcguard.azcmagent.plugins.module_utils._planner import redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as info
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, Runner, scrub
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._scripts import Listing
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import redact_url
 
 
 class ActionModule(ActionBase):

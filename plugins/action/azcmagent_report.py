@@ -9,7 +9,7 @@ import os
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _report as report
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report as report
 
 
 class ActionModule(ActionBase):

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 
 TEXT_LIST = """Local Configuration Settings
   incomingconnections.enabled (preview)                 : true

@@ -1,8 +1,8 @@
 import pytest
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _catalog as catalog
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _planner as planner
-from ansible_collections.arcguard.azcmagent.plugins.module_utils._scripts import Secret
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._scripts import Secret
 
 DEFAULTS = {
     "incomingconnections.enabled": True, "incomingconnections.ports": [], "connection.type": "default",

@@ -1,8 +1,8 @@
 import json
 import xml.etree.ElementTree as ET
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _info as info
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _report as report
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as info
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report as report
 
 INFO_OK = {"agent": {"installed": True, "version": "1.64.1.1", "status": "Connected"}, "errors": [],
            "blocked_installed": []}

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 import tree_sitter_powershell
 from tree_sitter import Language, Parser
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
 
 PS = Parser(Language(tree_sitter_powershell.language()))
 

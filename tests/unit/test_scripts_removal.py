@@ -7,7 +7,7 @@ import subprocess
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
 
 from tests.unit.test_scripts import ARG, PS, _text, _walk, ps_commands
 

@@ -26,8 +26,8 @@ if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
 # pylint: disable=wrong-import-position
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _runner as runner  # noqa: E402
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _scripts as scripts  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _runner as runner  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts  # noqa: E402
 
 CMD_EXE_LIMIT = 8191
 BLOCK = ["Microsoft.CPlat.Core/RunCommandHandlerWindows", "Microsoft.Compute/CustomScriptExtension",

@@ -82,7 +82,7 @@ def test_ansible_raw_round_trip_of_our_runner_script(endpoint, tmp_path):
     import subprocess
     import sys
     sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                    "plugins", "module_utils"))
+                                    "plugins", "plugin_utils"))
     import _scripts
     script = _scripts.powershell_script([["config", "list", "--json"]])
     inventory = tmp_path / "inventory.json"

@@ -8,7 +8,7 @@ import pytest
 from tests.lib import fleet
 from tests.windows.winrm_endpoint import Host, install_agent, run_script
 
-sys.path.insert(0, os.path.join(fleet.ROOT, "plugins", "module_utils"))
+sys.path.insert(0, os.path.join(fleet.ROOT, "plugins", "plugin_utils"))
 import _scripts  # noqa: E402  pylint: disable=wrong-import-position
 
 

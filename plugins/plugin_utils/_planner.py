@@ -17,8 +17,8 @@ import re
 import unicodedata
 from urllib.parse import urlsplit
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _catalog as catalog
-from ansible_collections.arcguard.azcmagent.plugins.module_utils._scripts import Secret
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._scripts import Secret
 
 
 class PlanError(ValueError):

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _catalog as catalog
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 
 MANAGED = "managed by Microsoft (monitor mode)"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
 
 
 class ParseError(ValueError):

@@ -12,8 +12,8 @@ import re
 import shlex
 import time
 
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _parsers as parsers
-from ansible_collections.arcguard.azcmagent.plugins.module_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
 
 _CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
 REDACTED = "********"
