@@ -63,6 +63,8 @@ def show_command(executable, argv, os_name):
 # short and reports success); so does OpenSSH on Windows with cmd.exe as its shell. Our PowerShell commands
 # (PowerShell -EncodedCommand <base64 of UTF-16>, about 2.7 characters per script character) stay below this.
 POWERSHELL_COMMAND_LIMIT = 8000
+
+
 class CombinedResult:
     """The results of one plan run as several commands, numbered as if it had been one script."""
 
