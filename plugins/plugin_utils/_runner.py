@@ -14,6 +14,7 @@ import time
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _secrets
 
 _CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
 REDACTED = "********"
@@ -86,6 +87,11 @@ def _long_args_on_stdin(step):
     return scripts.WhileStopped(argv) if isinstance(step, scripts.WhileStopped) else argv
 
 
+_NO_STDIN = ("the proxy URL (and long values) travel to the target on standard input, and %s; nothing was run. "
+             "Enable pipelining (ansible_pipelining: true, which the local connection supports with become), "
+             "or use become without a password prompt")
+
+
 class CombinedResult:
     """The results of one plan run as several commands, numbered as if it had been one script."""
 
@@ -103,6 +109,8 @@ class CombinedResult:
         self.preamble_stdout = outs[0].preamble_stdout
         self.preamble_stderr = outs[0].preamble_stderr
         self.missing = any(out.missing for out in outs)
+        self.no_stdin = any(out.no_stdin for out in outs)
+        self.no_awk = any(out.no_awk for out in outs)
         self.executable = next((out.executable for out in outs if out.executable), None)
         self.commands = len(outs)
 
@@ -127,6 +135,18 @@ class Runner:
         self.remote_commands = 0
         self.resolved_executable = executable
         self.list_argv = ["config", "list", "--json"]  # without --json for agents that lack it
+        # how the target recognises the proxy the task asks for in the agent's filtered output (see expect_proxy)
+        self.mask = scripts.NO_MASK
+        self.wanted_proxy = None
+
+    def expect_proxy(self, url):
+        """The task asks for proxy URL ``url``: the target then says whether the agent's has the same user information."""
+        self.wanted_proxy = url or None
+        self.mask = _secrets.mask_for(url) if url else scripts.NO_MASK
+
+    def parse_config(self, text):
+        """The agent's settings from a ``config list`` output that came through the target's filter."""
+        return _secrets.unmask_state(parsers.parse_config_list(text), self.wanted_proxy)
 
     def run(self, steps, keep_going=False):
         """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).
@@ -153,7 +173,7 @@ class Runner:
         return CombinedResult(parts)
 
     def _command(self, steps, keep_going):
-        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going)
+        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going, self.mask)
         if self.family == "powershell":
             return self.action._connection._shell._encode_script(script, as_list=False, strict_mode=False,
                                                                  preserve_rc=False)
@@ -191,7 +211,9 @@ class Runner:
 
     def _run_one(self, steps, keep_going):
         cmd = self._command(steps, keep_going)
-        data = scripts.stdin_data(steps)
+        data = scripts.stdin_data(steps, self.mask)
+        if data is not None:
+            self._check_stdin(steps)
         self.remote_commands += 1
         # become would wrap the command for a POSIX shell; on PowerShell targets Ansible's sudo cannot wrap it
         # and runas does nothing for a raw command: there the connection's own user must be an elevated
@@ -199,9 +221,31 @@ class Runner:
         res = self.action._low_level_execute_command(
             cmd, sudoable=self.family != "powershell", in_data=data.encode("utf-8") if data is not None else None)
         out = scripts.ScriptResult(res.get("rc"), res.get("stdout", ""), res.get("stderr", ""))
+        if out.no_stdin:
+            raise AgentError(_NO_STDIN % "the remote command was given a terminal instead", rc=out.rc)
+        if out.no_awk:
+            raise AgentError("awk was not found on the target: the remote command needs it to keep credentials out "
+                             "of the agent's output; nothing was run", rc=out.rc)
         if out.executable:
             self.resolved_executable = out.executable
         return out
+
+    def _check_stdin(self, steps):
+        """Fail at once, before running anything, where the connection cannot deliver standard input."""
+        connection = self.action._connection
+        become = getattr(connection, "become", None)
+        if (getattr(connection, "transport", None) == "local" or connection.__class__.__module__.endswith(".local")) \
+                and become is not None and become.expect_prompt():
+            try:
+                pipelining = connection.get_option("pipelining")
+            except KeyError:
+                pipelining = False
+            if not pipelining:
+                what = ", ".join(sorted({" ".join(scripts.display_argv(s)) for s in steps
+                                         if not isinstance(s, (scripts.Listing, scripts.Service))
+                                         and any(isinstance(a, scripts.Secret) for a in s)})) or "the proxy check"
+                raise AgentError(_NO_STDIN % ("become with a password on the local connection gives the command a "
+                                              "terminal (needed by %s)" % what))
 
     def describe(self, argv):
         return show_command(self.resolved_executable, argv, self.os)
@@ -262,7 +306,7 @@ def read_state(runner, wait_timeout=0, sleep=time.sleep, clock=time.monotonic):
             retry = rc not in (18, 23)
         else:
             try:
-                state = parsers.parse_config_list(step.stdout)
+                state = runner.parse_config(step.stdout)
                 runner.list_argv = argv
                 return state, result
             except parsers.ParseError as exc:

@@ -180,12 +180,12 @@ def stdin_data(steps, mask=NO_MASK) -> str | None:
 # The output filter (POSIX awk, run with LC_ALL=C so that it works on bytes). A line that starts with { or [
 # is JSON: every "://...@" inside one JSON string (escapes honoured, up to its last @) is a URL's user
 # information. Any other line is text: from its first :// to its last @. The user information becomes
-# SAME_TOKEN when it is one of the mask's forms (AGT for text, AGJ0.. for JSON), else OTHER_TOKEN.
+# SAME_TOKEN when it is one of the mask's forms (AGT for text, AGJ0.. for JSON), else OTHER_TOKEN. The shell
+# appends an x to what the agent printed, which the filter drops again: output without a final newline stays so.
 # No single quote inside: the program is a single-quoted shell word.
 _POSIX_FILTER = r"""
-BEGIN { n = ENVIRON["AGN"] + 0; for (i = 0; i < n; i++) J[ENVIRON["AGJ" i]] = 1
-        t = ENVIRON["AGT"]; ht = (n > 0); B = "\\"; Q = "\"" }
-{ s = $0; x = s; sub(/^[ \t]+/, "", x); f = substr(x, 1, 1)
+function h(s,   x, f, o, p, q, e, L, i, c, u, r) {
+  x = s; sub(/^[ \t]+/, "", x); f = substr(x, 1, 1)
   if (f == "{" || f == "[") {
     o = ""
     while ((p = index(s, "://")) > 0) {
@@ -194,8 +194,9 @@ BEGIN { n = ENVIRON["AGN"] + 0; for (i = 0; i < n; i++) J[ENVIRON["AGJ" i]] = 1
         if (e) { e = 0 } else if (c == B) { e = 1 } else if (c == Q) { break } else if (c == "@") { q = i } }
       if (q) { u = substr(s, 1, q - 1); o = o ((ht && (u in J)) ? "@SAME@" : "@OTHER@"); s = substr(s, q) }
     }
-    s = o s
-  } else if ((p = index(s, "://")) > 0) {
+    return o s
+  }
+  if ((p = index(s, "://")) > 0) {
     r = substr(s, p + 3); q = 0
     for (i = length(r); i > 0; i--) if (substr(r, i, 1) == "@") { q = i; break }
     if (q) {
@@ -203,8 +204,13 @@ BEGIN { n = ENVIRON["AGN"] + 0; for (i = 0; i < n; i++) J[ENVIRON["AGJ" i]] = 1
       s = substr(s, 1, p + 2) ((u == "@SAME@" || (ht && u == t)) ? "@SAME@" : "@OTHER@") substr(r, q)
     }
   }
-  print s
+  return s
 }
+BEGIN { n = ENVIRON["AGN"] + 0; for (i = 0; i < n; i++) J[ENVIRON["AGJ" i]] = 1
+        t = ENVIRON["AGT"]; ht = (n > 0); B = "\\"; Q = "\"" }
+NR > 1 { print h(p) }
+{ p = $0 }
+END { if (NR) { s = h(p); printf "%s", substr(s, 1, length(s) - 1) } }
 """.replace("@SAME@", SAME_TOKEN).replace("@OTHER@", OTHER_TOKEN)
 
 
@@ -293,7 +299,7 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
                     words.append('"$S%d"' % secrets.index(arg))
                 else:
                     words.append(posix_quote(arg))
-            lines.append('r=$( { { { %s"$A" %s 3>&- 4>&- 5>&-; echo $? >&4; } 2>&3 | w >&5; } 3>&1 | w >&2; } 4>&1 )'
+            lines.append('r=$( { { { %s"$A" %s 3>&- 4>&- 5>&-; echo $? >&4; printf x; printf x >&2; } 2>&3 | w >&5; } 3>&1 | w >&2; } 4>&1 )'
                          % (prefix, " ".join(words)))
             lines.append('[ -n "$r" ] || r=1')
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
@@ -495,6 +501,8 @@ class ScriptResult:
         self.preamble_stdout = pre_out
         self.preamble_stderr = pre_err
         self.missing = any(line.strip() == MARK + "missing" for line in pre_out.splitlines())
+        self.no_stdin = any(line.strip() == MARK + "nostdin" for line in pre_out.splitlines())
+        self.no_awk = any(line.strip() == MARK + "noawk" for line in pre_out.splitlines())
         self.executable = None
         for line in pre_out.splitlines():
             if line.startswith(MARK + "exe "):
