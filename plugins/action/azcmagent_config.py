@@ -22,10 +22,20 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import 
 )
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._profiles import PROFILES as BUILTIN_PROFILES
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import url_secrets
 
 # `azcmagent extension` came with agent 1.39, as did this property: an agent that lists it has the command.
 EXTENSION_COMMAND_SINCE = (1, 39)
 EXTENSION_COMMAND_PROBE = "extensions.agent.cpulimit"
+
+
+def _not_strings(task_args, spec):
+    """A message for string options given a dictionary or a list (Ansible would turn them into their repr)."""
+    for name, option in spec.items():
+        value = task_args.get(name)
+        if option.get("type") == "str" and isinstance(value, (dict, list, tuple)):
+            return "%s must be a string, not a %s" % (name, "dictionary" if isinstance(value, dict) else "list")
+    return None
 
 
 def _folder(ext):
@@ -101,13 +111,17 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
 
+        wrong = _not_strings(self._task.args, self.ARGUMENT_SPEC)
+        if wrong:
+            result.update(failed=True, changed=False, msg=wrong)
+            return result
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         try:
             args = self._with_profile(args)
         except planner.PlanError as exc:
             result.update(failed=True, changed=False, msg=str(exc))
             return result
-        secrets = [args.get("proxy_url") or ""]
+        secrets = url_secrets(args.get("proxy_url"))
         try:
             out = self._run(args, secrets)
         except planner.PlanError as exc:
@@ -167,6 +181,8 @@ class ActionModule(ActionBase):
         if args["wait_timeout"] < 0:
             raise planner.PlanError("wait_timeout must be 0 or more seconds")
         runner = _Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
+        runner.check_path("executable", args.get("executable"))
+        runner.check_path("extensions_path", args.get("extensions_path"))
         os_name = runner.os
         removing = bool(args.get("remove_blocked"))
         where = args.get("extensions_path")
@@ -174,6 +190,11 @@ class ActionModule(ActionBase):
         # 1. validate everything we can before touching the target
         desired = planner.desired_state(args, os_name)
         self._fail_on_warnings(args, desired.warnings)
+        # whichever option carries it: the target tells whether the agent's proxy has these credentials
+        wanted_proxy = desired.values.get("proxy.url")
+        if isinstance(wanted_proxy, str):
+            secrets.extend(url_secrets(wanted_proxy))
+            runner.expect_proxy(wanted_proxy)
         environment = self._service_environment(os_name) if removing else {}
 
         # 2. one remote command: read the settings (and, to remove blocked extensions, list the installed ones)
@@ -181,7 +202,7 @@ class ActionModule(ActionBase):
             runner.read_extras = [scripts.Listing(where)]
         current, read = read_state(runner, wait_timeout=args["wait_timeout"])
         runner.read_extras = ()
-        secrets.append(str(current.get("proxy.url") or ""))
+        secrets.extend(url_secrets(current.get("proxy.url")))
         if any(p not in planner.catalog.PROPERTIES for p in (args.get("settings") or {})):
             desired = planner.desired_state(args, os_name, known_properties=set(current))
         plan = planner.plan(desired, current)
@@ -476,7 +497,7 @@ class ActionModule(ActionBase):
             err.details.update(self._removal_details(outcome or {}, lists_only=True))
             raise err
         try:
-            after = parsers.parse_config_list(readback.stdout)
+            after = runner.parse_config(readback.stdout)
         except parsers.ParseError as exc:
             raise AgentError("could not understand the output of %s after writing: %s"
                              % (runner.describe(argv), exc), cmd=runner.describe(argv), rc=readback.rc,

@@ -303,8 +303,10 @@ def _proxy_url(option, value, os_name):
 
 
 def _type_name(value):
-    return {dict: "a dictionary", list: "a list", bool: "a boolean", int: "a number", float: "a number"}.get(
-        type(value), type(value).__name__)
+    for kind, name in ((dict, "a dictionary"), ((list, tuple), "a list"), (bool, "a boolean"), ((int, float), "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:

@@ -9,6 +9,7 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 from __future__ import annotations
 
 import re
+import re
 import shlex
 import time
 
@@ -138,6 +139,25 @@ class Runner:
         # how the target recognises the proxy the task asks for in the agent's filtered output (see expect_proxy)
         self.mask = scripts.NO_MASK
         self.wanted_proxy = None
+
+    def check_path(self, option, value):
+        """Refuse a path the target would not find as given (before anything runs): ``~``, relative paths, control
+        characters. Returns the path (None stays None)."""
+        if value is None:
+            return None
+        text = str(value)
+        if text.startswith("~"):
+            raise AgentError("%s: %s starts with ~, which is not expanded on the target (the remote command does "
+                             "not go through a login shell); give an absolute path" % (option, text))
+        for ch in text:
+            if ord(ch) < 0x20 or ord(ch) == 0x7f:
+                raise AgentError("%s contains a control character (U+%04X): %r" % (option, ord(ch), text))
+        absolute = (re.match(r"^(?:[A-Za-z]:\\|\\\\)", text) if self.os == "windows" else text.startswith("/"))
+        if not absolute:
+            raise AgentError("%s must be an absolute path on the target (%s), not %s"
+                             % (option, "like C:\\Program Files\\..." if self.os == "windows" else "starting with /",
+                                text))
+        return text
 
     def expect_proxy(self, url):
         """The task asks for proxy URL ``url``: the target then says whether the agent's has the same user information."""
