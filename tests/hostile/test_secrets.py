@@ -10,7 +10,7 @@ UTF-16LE as in -EncodedCommand). The agent already has a proxy with another pass
 import string
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from tests.hostile import harness
 from tests.lib.sshd import unavailable
@@ -70,7 +70,10 @@ def _check(target, tmp_path_factory, data):
     url = "http://arc-svc:%s@proxy.example.com:3128" % password
     target.set_state({"proxy.url": "http://arc-old:%s@old-proxy.example.com:8080" % old_password})
     tasks, play_vars = _play(target, carrier, url)
-    env = {"ANSIBLE_DISPLAY_ARGS_TO_STDOUT": "1"} if carrier == "variable" else {}
+    # Ansible prints a task's arguments as written, before any plugin runs, where display_args_to_stdout or the junit
+    # callback's task names ask for it: with the URL in a variable they show the expression (docs/security.md);
+    # a literal needs junit's hide_task_arguments
+    env = {"ANSIBLE_DISPLAY_ARGS_TO_STDOUT": "1"} if carrier == "variable" else {"JUNIT_HIDE_TASK_ARGUMENTS": "true"}
     work = tmp_path_factory.mktemp("run")
 
     first = harness.run(work, target, tasks, verbosity=verbosity, play_vars=play_vars, env=env, name="first")
@@ -91,7 +94,9 @@ def _check(target, tmp_path_factory, data):
 
 
 def test_proxy_password_never_leaks(target, tmp_path_factory):
-    @settings(max_examples=EXAMPLES[target.connection], deadline=None, derandomize=False, database=None,
+    # each example is two playbook runs: no shrinking (it would take many minutes); the failing example is printed
+    @settings(max_examples=EXAMPLES[target.connection], deadline=None, database=None,
+              phases=[Phase.explicit, Phase.generate],
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(data=st.data())
     def check(data):
