@@ -4,21 +4,33 @@
 """Running azcmagent through an action plugin's connection, and explaining its failures.
 
 Internal to arcguard.azcmagent: not a public API, may change without notice.
+
+- ``Runner(action, executable=None, timeout=None)``: runs lists of steps (argv lists and the step objects of
+  ``_scripts``) as one remote command through ``action``'s connection (``run``); knows the target's OS from
+  the shell (``os``: linux or windows); collects in ``secrets`` every secret value seen, for ``scrub``.
+- ``read_state(runner, wait_timeout=0, extras=())``: the agent's settings from ``config list --json``
+  (``LIST_ARGV``), with ``extras`` run in the same remote command.
+- ``AgentError``: a failure to report, with its details; ``EXIT_CODES``: what azcmagent's exit codes mean.
 """
 
 from __future__ import annotations
 
 import re
-import re
 import shlex
 import time
+
+from ansible.utils.display import Display
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _secrets
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
-_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
-REDACTED = "********"
+display = Display()
+
+# how the agent's settings are read; agents without --json are read with LIST_TEXT_ARGV
+LIST_ARGV = ("config", "list", "--json")
+LIST_TEXT_ARGV = ("config", "list")
 
 EXIT_CODES = {
     1: "error",
@@ -31,20 +43,6 @@ EXIT_CODES = {
     69: "error updating the local configuration",
     70: "unable to obtain the local configuration",
 }
-
-
-def scrub(value, secrets=()):
-    """Remove credentials from any string inside ``value`` (URLs with user info, and known secrets)."""
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret:
-                value = value.replace(secret, REDACTED)
-        return _CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + "@", value)
-    if isinstance(value, dict):
-        return {k: scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v, secrets) for v in value]
-    return value
 
 
 class AgentError(Exception):
@@ -67,30 +65,26 @@ def show_command(executable, argv, os_name):
 # short and reports success); so does OpenSSH on Windows with cmd.exe as its shell. Our PowerShell commands
 # (PowerShell -EncodedCommand <base64 of UTF-16>, about 2.7 characters per script character) stay below this.
 POWERSHELL_COMMAND_LIMIT = 8000
-# argument values longer than this travel on standard input (``$S[n]``) instead of the command line
-STDIN_ARG_LENGTH = 48
-
-
-class StdinArg(scripts.Secret):
-    """An argument passed on standard input because of its length; shown as it is."""
-
-    def __init__(self, value):
-        super().__init__(value, value)
-
-    def __repr__(self):
-        return "StdinArg(%r)" % self.value
-
-
-def _long_args_on_stdin(step):
-    if isinstance(step, (scripts.Listing, scripts.Service)):
-        return step
-    argv = [StdinArg(a) if isinstance(a, str) and len(a) > STDIN_ARG_LENGTH else a for a in step]
-    return scripts.WhileStopped(argv) if isinstance(step, scripts.WhileStopped) else argv
+def not_strings(task_args, spec):
+    """A message for string options given a dictionary or a list (Ansible would pass on their repr), or None."""
+    for name, option in spec.items():
+        value = task_args.get(name)
+        if option.get("type") == "str" and isinstance(value, (dict, list, tuple)):
+            return "%s must be a string, not a %s" % (name, "dictionary" if isinstance(value, dict) else "list")
+    return None
 
 
 _NO_STDIN = ("the proxy URL (and long values) travel to the target on standard input, and %s; nothing was run. "
              "Enable pipelining (ansible_pipelining: true, which the local connection supports with become), "
              "or use become without a password prompt")
+
+
+# Linux takes at most 131072 bytes in one argument (MAX_ARG_STRLEN), and the script is one (sh -c SCRIPT, once more
+# quoted inside become's sh -c); other POSIX systems allow more in total (ARG_MAX). Values longer than
+# POSIX_STDIN_ARG_LENGTH travel on standard input.
+POSIX_COMMAND_LIMIT = 120000
+POSIX_WRAPPER = 512
+POSIX_STDIN_ARG_LENGTH = 4096
 
 
 class CombinedResult:
@@ -135,7 +129,8 @@ class Runner:
         self.timeout = timeout
         self.remote_commands = 0
         self.resolved_executable = executable
-        self.list_argv = ["config", "list", "--json"]  # without --json for agents that lack it
+        self.list_argv = list(LIST_ARGV)  # without --json for agents that lack it
+        self.secrets = []  # every secret value this task gave or the agent showed, for scrub()
         # how the target recognises the proxy the task asks for in the agent's filtered output (see expect_proxy)
         self.mask = scripts.NO_MASK
         self.wanted_proxy = None
@@ -171,13 +166,13 @@ class Runner:
     def run(self, steps, keep_going=False):
         """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).
 
-        On PowerShell a command line must stay short (see POWERSHELL_COMMAND_LIMIT): long argument values
-        travel on standard input, and a plan too long for one command runs as several, split only where no
-        service is stopped, each stopping at the first failing step as one script would.
+        A command line must stay short (see POWERSHELL_COMMAND_LIMIT and POSIX_COMMAND_LIMIT): long argument
+        values travel on standard input, and a plan too long for one command runs as several, split only where
+        no service is stopped, each stopping at the first failing step as one script would.
         """
-        if self.family != "powershell":
-            return self._run_one(steps, keep_going)
-        steps = [_long_args_on_stdin(step) for step in steps]
+        powershell = self.family == "powershell"
+        steps = [scripts.argv_of(step, long_on_stdin=True, length=scripts.STDIN_ARG_LENGTH if powershell
+                                 else POSIX_STDIN_ARG_LENGTH) for step in steps]
         chunks = self._chunks(steps, keep_going)
         if len(chunks) == 1:
             return self._run_one(chunks[0], keep_going)
@@ -199,6 +194,14 @@ class Runner:
                                                                  preserve_rc=False)
         return script
 
+    def _size(self, steps, keep_going):
+        """How long the command for ``steps`` is, as the target's limit counts it."""
+        cmd = self._command(steps, keep_going)
+        if self.family == "powershell":
+            return len(cmd)
+        # become wraps the script in one more quoted sh -c argument; Linux counts bytes
+        return len(shlex.quote(cmd).encode("utf-8")) + POSIX_WRAPPER
+
     def _chunks(self, steps, keep_going):
         """``steps`` cut into the fewest runs of whole steps whose commands fit the limit."""
         # where a cut may fall: before a step, unless a service is stopped at that point
@@ -214,27 +217,47 @@ class Runner:
             segments.append(current)
         chunks, chunk = [], []
         for segment in segments:
-            if chunk and len(self._command(chunk + segment, keep_going)) > POWERSHELL_COMMAND_LIMIT:
+            limit = POWERSHELL_COMMAND_LIMIT if self.family == "powershell" else POSIX_COMMAND_LIMIT
+            if chunk and self._size(chunk + segment, keep_going) > limit:
                 chunks.append(chunk)
                 chunk = []
             chunk = chunk + segment
-            size = len(self._command(chunk, keep_going))
-            if size > POWERSHELL_COMMAND_LIMIT:
+            size = self._size(chunk, keep_going)
+            if size > limit:
                 what = ", ".join(" ".join(map(str, scripts.display_argv(s))) for s in segment)
-                raise AgentError(
-                    "the PowerShell command for %s would be %d characters long, over the %d that WinRM (through "
-                    "cmd.exe) passes intact; nothing was run. Apply fewer changes at once (for example remove "
-                    "fewer extensions per run)." % (what, size, POWERSHELL_COMMAND_LIMIT))
+                where = ("the PowerShell command for %s would be %d characters long, over the %d that WinRM "
+                         "(through cmd.exe) passes intact" if self.family == "powershell" else
+                         "the shell command for %s would be %d bytes long, over the %d that a POSIX target takes "
+                         "as one argument (Linux: 131072)")
+                raise AgentError((where % (what, size, limit)) + "; nothing was run. Apply fewer changes at once "
+                                 "(for example remove fewer extensions per run).")
         if chunk:
             chunks.append(chunk)
         return chunks
 
+    def show(self, step):
+        """One step as users may see it, secrets redacted (an azcmagent call, a service or a folder listing)."""
+        if isinstance(step, scripts.Service):
+            return step.describe(self.os)
+        if isinstance(step, scripts.Listing):
+            return list(step)[0]
+        return self.describe(step)
+
+    def _display(self, text):
+        """At -vvv, as ansible-core's own actions show what they run; never a secret."""
+        display.vvv("azcmagent: %s" % scrub(text, self.secrets),
+                    host=getattr(getattr(self.action, "_play_context", None), "remote_addr", None))
+
     def _run_one(self, steps, keep_going):
         cmd = self._command(steps, keep_going)
         data = scripts.stdin_data(steps, self.mask)
+        self.secrets.extend(a.value for a in scripts.stdin_args(steps) if not isinstance(a, scripts.StdinArg))
         if data is not None:
             self._check_stdin(steps)
         self.remote_commands += 1
+        if display.verbosity >= 3:
+            for number, step in enumerate(steps, 1):
+                self._display("step %d: %s" % (number, self.show(step)))
         # become would wrap the command for a POSIX shell; on PowerShell targets Ansible's sudo cannot wrap it
         # and runas does nothing for a raw command: there the connection's own user must be an elevated
         # Administrator, and a play-wide become: true for mixed fleets is ignored rather than an error.
@@ -248,6 +271,12 @@ class Runner:
                              "of the agent's output; nothing was run", rc=out.rc)
         if out.executable:
             self.resolved_executable = out.executable
+        if display.verbosity >= 3:
+            for number, step in enumerate(steps, 1):
+                ran = out.step(number)
+                self._display("step %d: %s: rc=%s" % (number, self.show(step), "(did not run)" if ran is None
+                                                      else "(did not finish)" if ran.rc is None else ran.rc))
+            self._display("remote command rc=%s%s" % (out.rc, " (azcmagent not found)" if out.missing else ""))
         return out
 
     def _check_stdin(self, steps):
@@ -266,6 +295,18 @@ class Runner:
                                          and any(isinstance(a, scripts.Secret) for a in s)})) or "the proxy check"
                 raise AgentError(_NO_STDIN % ("become with a password on the local connection gives the command a "
                                               "terminal (needed by %s)" % what))
+
+    def service_environment(self):
+        """The PATH of the task's environment, for the service commands (POSIX): it decides which systemctl runs.
+
+        Only PATH: other variables (a proxy URL with credentials, say) would end up on the remote command line.
+        """
+        if self.os == "windows":
+            return {}
+        raw = {}
+        self.action._compute_environment_string(raw)
+        path = raw.get("PATH")
+        return {"PATH": str(path)} if path else {}
 
     def describe(self, argv):
         return show_command(self.resolved_executable, argv, self.os)
@@ -303,17 +344,20 @@ class Runner:
         return AgentError(msg, cmd=command, rc=rc, stdout=stdout, stderr=stderr)
 
 
-def read_state(runner, wait_timeout=0, sleep=time.sleep, clock=time.monotonic):
-    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result)."""
+def read_state(runner, wait_timeout=0, extras=(), sleep=time.sleep, clock=time.monotonic):
+    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result).
+
+    ``extras``: more steps to run in the same remote command (numbered from 2 in the result).
+    """
     argv = list(runner.list_argv)
     deadline = clock() + (wait_timeout or 0)
     while True:
-        result = runner.run([argv])
+        result = runner.run([argv] + list(extras))
         step = result.step(1)
         if (step is not None and step.rc not in (0, None) and argv[-1] == "--json"
                 and "unknown" in (step.stderr + step.stdout).lower() and "flag" in (step.stderr + step.stdout).lower()):
             # an agent whose config list has no --json: read the text layout instead
-            argv = ["config", "list"]
+            argv = list(LIST_TEXT_ARGV)
             continue
         retry = False
         error = None

@@ -32,6 +32,9 @@ from __future__ import annotations
 import re
 import shlex
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import Step as PlannedStep
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, carried
+
 MARK = "##arcguard:"
 MISSING_RC = 127
 TIMEOUT_RCS = (124, 137)
@@ -48,23 +51,6 @@ OTHER_TOKEN = "arcguard-redacted"
 NOSTDIN_RC = 125
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
-
-
-class Secret:
-    """A value passed through standard input instead of the command line."""
-
-    def __init__(self, value: str, shown: str = "********"):
-        self.value = value
-        self.shown = shown
-
-    def __repr__(self) -> str:
-        return "Secret(%r)" % self.shown
-
-    def __eq__(self, other):
-        return isinstance(other, Secret) and other.value == self.value
-
-    def __hash__(self):
-        return hash(self.value)
 
 
 class Listing:
@@ -127,6 +113,47 @@ class WhileStopped:
         return self.argv[index]
 
 
+# argument values longer than this travel on standard input (``$S[n]``) on PowerShell, to keep the command short
+STDIN_ARG_LENGTH = 48
+
+
+class StdinArg(Secret):
+    """An argument passed on standard input because of its length; shown as it is."""
+
+    def __init__(self, value):
+        super().__init__(value, value)
+
+    def __repr__(self):
+        return "StdinArg(%r)" % self.value
+
+
+def _text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(i) for i in value)
+    return str(value)
+
+
+def argv_of(step, long_on_stdin=False, length=STDIN_ARG_LENGTH):
+    """The arguments of one step: a planned change (``_planner.Step``) becomes its azcmagent call.
+
+    Values that may hold credentials become ``Secret`` (standard input); with ``long_on_stdin``, so do values
+    longer than ``STDIN_ARG_LENGTH`` (``StdinArg``). Other steps (argv lists, ``Listing``, ``Service``,
+    ``WhileStopped``) come back as they are, apart from that.
+    """
+    if isinstance(step, PlannedStep):
+        if step.op == "clear":
+            step = ["config", "clear", step.prop]
+        else:
+            step = ["config", "set", step.prop, carried(step.prop, _text(step.value))] + (
+                ["--" + step.op] if step.op in ("add", "remove") else [])
+    if not long_on_stdin or isinstance(step, (Listing, Service)):
+        return step
+    argv = [StdinArg(a) if isinstance(a, str) and len(a) > length else a for a in step]
+    return WhileStopped(argv) if isinstance(step, WhileStopped) else argv
+
+
 class Mask:
     """How the target recognises the user information of the proxy URL the task asks for.
 
@@ -154,11 +181,12 @@ def valid_env_name(name) -> bool:
 
 
 def display_argv(argv):
-    """The argv as it may be shown to users: secrets replaced by their redacted form."""
-    return [a.shown if isinstance(a, Secret) else a for a in argv]
+    """The argv (or planned step) as it may be shown to users: secrets replaced by their redacted form."""
+    return [a.shown if isinstance(a, Secret) else a for a in argv_of(argv)]
 
 
-def _secrets(steps):
+def stdin_args(steps):
+    """The arguments of ``steps`` that travel on standard input (``Secret``), once each, in order."""
     found = []
     for argv in steps:
         if isinstance(argv, (Listing, Service)):
@@ -169,9 +197,9 @@ def _secrets(steps):
     return found
 
 
-def stdin_data(steps, mask=NO_MASK) -> str | None:
+def stdin_data(steps, mask=None) -> str | None:
     """What to send on standard input for these steps (one secret per line, then the mask's lines), or None."""
-    lines = [s.value for s in _secrets(steps)] + (mask or NO_MASK).lines()
+    lines = [s.value for s in stdin_args(steps)] + (mask or NO_MASK).lines()
     if not lines:
         return None
     return "".join(line + "\n" for line in lines)
@@ -238,7 +266,7 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
     It stops at the first failing step unless ``keep_going``, or once a ``Service`` step has run.
     """
     lines = []
-    secrets = _secrets(steps)
+    secrets = stdin_args(steps)
     mask = mask or NO_MASK
     services = any(isinstance(s, Service) for s in steps)
     masked = mask.lines()
@@ -348,7 +376,7 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
     """
     del timeout
     lines = []
-    secrets = _secrets(steps)
+    secrets = stdin_args(steps)
     mask = mask or NO_MASK
     services = any(isinstance(s, Service) for s in steps)
     if secrets or mask:

@@ -8,26 +8,8 @@ import pytest
 from tests.integration.playbook import run
 from tests.integration.profiles_expected import PROFILES, expected, matches
 from tests.lib import fleet
+from tests.windows.conftest import config, log, state
 from tests.windows.endpoint import Endpoint
-
-
-@pytest.fixture
-def win(tmp_path):
-    ep = Endpoint(tmp_path / "win")
-    yield ep
-    ep.stop()
-
-
-def state(ep):
-    return fleet.read_state(ep.root, "windows")
-
-
-def log(ep):
-    return fleet.read_log(ep.root, "windows")
-
-
-def config(args):
-    return {"arcguard.azcmagent.azcmagent_config": args}
 
 
 def test_module_converges_with_windows_names_and_is_idempotent(tmp_path, win):

@@ -18,6 +18,7 @@ from tests.integration.playbook import run
 from tests.integration.profiles_expected import expected, matches
 from tests.lib import fleet
 from tests.windows import ssh_shell
+from tests.windows.conftest import config, log, state
 from tests.windows.ssh_host import SshHost, unavailable
 
 COMMAND = re.compile(r"^PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
@@ -39,18 +40,6 @@ def win(tmp_path):
     host = SshHost(tmp_path / "win")
     yield host
     host.stop()
-
-
-def state(host):
-    return fleet.read_state(host.root, "windows")
-
-
-def log(host):
-    return fleet.read_log(host.root, "windows")
-
-
-def config(args):
-    return {"arcguard.azcmagent.azcmagent_config": args}
 
 
 def received(host, count=None):
