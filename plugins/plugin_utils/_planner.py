@@ -284,10 +284,14 @@ def _proxy_url(option, value, os_name):
         raise PlanError("%s must look like http://host:port (got %s)" % (option, shown))
     try:
         parts = urlsplit("http://" + hostport)
-        host, port = parts.hostname, parts.port
+        host = parts.hostname
     except ValueError as exc:
-        hint = "; an IPv6 address is written in brackets, like http://[2001:db8::1]:3128" if "IPv6" in str(exc) else ""
-        raise PlanError("%s: the host and port are not valid (%s%s): %s" % (option, exc, hint, shown))
+        raise PlanError("%s: the host is not valid (%s; an IPv6 address is written in brackets, like "
+                        "http://[2001:db8::1]:3128): %s" % (option, exc, shown))
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise PlanError("%s has an invalid port (%s): %s" % (option, exc, shown))
     if not host:
         raise PlanError("%s must look like http://host:port (got %s)" % (option, shown))
     del port

@@ -123,6 +123,8 @@ def _json_escaped(text, html=False, ascii_only=False, upper=False, separators=Fa
             out.append('\\"')
         elif ch == "\\":
             out.append("\\\\")
+        elif ch in "\n\r\t" or (ch in "\b\f" and not html):
+            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}[ch])
         elif code < 0x20 or (html and ch in "<>&") or (separators and ch in "\u2028\u2029") or (
                 ascii_only and code > 0x7f):
             if code > 0xFFFF:
