@@ -142,12 +142,20 @@ def run(workdir, target, tasks, verbosity=0, check=False, diff=True, play_vars=N
 _BASE64 = re.compile(r"[A-Za-z0-9+/]{16,}={0,2}")
 
 
+def _escapes(text):
+    return {text, json.dumps(text)[1:-1], json.dumps(text, ensure_ascii=False)[1:-1], repr(text)[1:-1],
+            repr(text.encode("utf-8"))[2:-1], html.escape(text), html.escape(text, quote=False),
+            text.encode("unicode_escape").decode("ascii")}
+
+
 def encodings(secret):
-    """The forms in which a secret could show up in output: as is, URL-encoded, JSON-, repr-, XML-escaped."""
-    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
-             urllib.parse.quote_plus(secret), json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
-             repr(secret)[1:-1], html.escape(secret), html.escape(secret, quote=False),
-             secret.encode("unicode_escape").decode("ascii")}
+    """The forms in which a secret could show up in output: as is, URL-encoded, JSON-, repr-, XML-escaped, and each
+    of those escaped once more (Ansible prints remote output as a repr of bytes, inside JSON, ...)."""
+    forms = set()
+    for base in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
+                 urllib.parse.quote_plus(secret)}:
+        for once in _escapes(base):
+            forms |= _escapes(once)
     return {f for f in forms if len(f) >= 6}
 
 

@@ -19,7 +19,7 @@ SPECIAL = "!$%&'()*+,;=:~-._\"\\[]{}<>|^`"
 NON_ASCII = "\u00e9\u00fc\u00df\u4e2d\u2603\U0001F600\u03a9"
 CARRIERS = ("proxy_url", "settings", "profile", "overrides", "variable")
 VERBOSITY = (0, 3, 4, 5, 6)
-EXAMPLES = {"local": 6, "ssh": 5, "winrm": 5}
+EXAMPLES = {"local": 4, "ssh": 3, "winrm": 3}
 
 
 def password_strategy(windows):
