@@ -22,7 +22,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
 
 
 class PlanError(ValueError):

@@ -156,9 +156,11 @@ def test_bad_profiles_fail_before_anything_runs(tmp_path, args, message):
 
 def test_leaving_monitor_mode_with_lists_plans_them_again_in_a_second_pass(tmp_path):
     target = host(tmp_path, state={"config.mode": "monitor"})
-    planned = target.run(check=True, mode="full", extensions_allowlist=["azure_monitor_agent"])
+    planned = target.run(check=True, diff=True, mode="full", extensions_allowlist=["azure_monitor_agent"])
     assert any("once it has left monitor mode" in n for n in planned["notes"]), planned
-    result = target.run(mode="full", extensions_allowlist=["azure_monitor_agent"])
+    assert planned["diff"]["after"] == {"config.mode": "full", "extensions.allowlist": [AMA["linux"]]}
+    result = target.run(diff=True, mode="full", extensions_allowlist=["azure_monitor_agent"])
+    assert result["diff"]["after"] == planned["diff"]["after"]
     assert not result.get("failed"), result
     assert [c["property"] for c in result["changes"]] == ["config.mode", "extensions.allowlist"]
     assert len(target.commands) == 3
