@@ -30,8 +30,17 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        if args["timeout"] is not None and args["timeout"] < 0:
+            result.update(failed=True, changed=False, msg="timeout must be 0 (no limit) or more seconds")
+            return result
         runner = Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
-        out = runner.run(list(self.STEPS) + [Listing(args.get("extensions_path"))], keep_going=True)
+        try:
+            runner.check_path("executable", args.get("executable"))
+            runner.check_path("extensions_path", args.get("extensions_path"))
+            out = runner.run(list(self.STEPS) + [Listing(args.get("extensions_path"))], keep_going=True)
+        except AgentError as exc:
+            result.update(failed=True, changed=False, msg=exc.msg, **exc.details)
+            return result
         data = {"changed": False, "os": runner.os, "errors": []}
         if out.missing:
             data.update(agent={"installed": False, "version": None, "status": None}, config={}, effective={},
@@ -49,7 +58,7 @@ class ActionModule(ActionBase):
         list_step = steps[3]
         if list_step is not None and list_step.rc == 0:
             try:
-                config = parsers.parse_config_list(list_step.stdout)
+                config = runner.parse_config(list_step.stdout)
             except parsers.ParseError as exc:
                 data["errors"].append("could not understand config list: %s" % exc)
         elif list_step is not None:
