@@ -264,11 +264,18 @@ def lifecycle_of(name: str):
 
 def lifecycle_warning(option: str, name: str, os_name: str):
     """The warning for allowlisting ``name`` on ``os_name``, or None if it is current or unknown."""
+    text = lifecycle_text(name, os_name)
+    return "%s: %s" % (option, text) if text else None
+
+
+def lifecycle_text(name: str, os_name: str, subject=None):
+    """``name`` (or ``subject``) is deprecated or retired: when, Microsoft's words, the replacement, the
+    sources. None if it is current or unknown."""
     entry = lifecycle_of(name)
     if entry is None or entry["status"] == "current":
         return None
-    text = "%s: %s (%s) is %s: %s %s (Microsoft: \"%s\")" % (
-        option, name, entry["title"], entry["status"], entry["event"], entry["date"], entry["notice"])
+    text = "%s (%s) is %s: %s %s (Microsoft: \"%s\")" % (
+        subject or name, entry["title"], entry["status"], entry["event"], entry["date"], entry["notice"])
     replacement = entry["replacement"]
     if replacement:
         instead = resolve_alias(replacement, os_name)
@@ -282,3 +289,18 @@ def lifecycle_warning(option: str, name: str, os_name: str):
     if urls:
         text += ". Source: %s" % ", ".join(urls)
     return text
+
+
+def lifecycle_facts(name: str, os_name=None) -> dict:
+    """What the collection returns about a name's lifecycle (azcmagent_info, the audit report): the
+    catalog's entry with ``replacement_name``, the replacement's Publisher/Type on ``os_name``. A name
+    the catalog does not know has ``status`` unknown."""
+    entry = lifecycle_of(name)
+    if entry is None:
+        return {"status": "unknown", "alias": None, "date": None, "event": None, "notice": None,
+                "replacement": None, "replacement_name": None, "advice": None, "sources": []}
+    replacement = entry["replacement"]
+    return {"status": entry["status"], "alias": entry["alias"], "date": entry["date"], "event": entry["event"],
+            "notice": entry["notice"], "replacement": replacement,
+            "replacement_name": resolve_alias(replacement, os_name) if replacement and os_name else None,
+            "advice": entry["advice"], "sources": [dict(s) for s in entry["sources"]]}
