@@ -141,7 +141,7 @@ options:
       - "Built-in profiles: V(ama_only), V(defender), V(defender_sql), V(monitoring_security), V(log_analytics),
         V(esu), V(monitor), V(block_scripts), V(extensions_off), V(defaults). They are OS-neutral: aliases resolve per
         target OS. The collection's docs/roles.md lists what each yields on Windows and on Linux."
-      - V(monitoring_security) and V(log_analytics) are legacy: they follow Microsoft's 2022 presets, which allow the
+      - "V(monitoring_security) and V(log_analytics) are legacy: they follow Microsoft's 2022 presets, which allow the
         Log Analytics agent (not supported after 2024-08-31; Microsoft's replacement is the Azure Monitor Agent) and,
         in V(monitoring_security), the Qualys vulnerability assessment (deprecated as of 2024-05-01). They are kept
         under their names for fidelity and warn like any task allowing those extensions. The current presets are
