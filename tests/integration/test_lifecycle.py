@@ -23,9 +23,9 @@ OMS_DATE, QUALYS_DATE = "2024-08-31", "2024-05-01"
 OMS_WORDS, QUALYS_WORDS = "August 31, 2024", "May 1, 2024"
 
 
-def writes(root):
+def writes(root, flavour="linux"):
     """The stand-in's invocations that change something (config set / clear, extension remove)."""
-    return [e["argv"] for e in fleet.read_log(root) if e["argv"][:2] in (["config", "set"], ["config", "clear"])
+    return [e["argv"] for e in fleet.read_log(root, flavour) if e["argv"][:2] in (["config", "set"], ["config", "clear"])
             or e["argv"][:1] == ["extension"]]
 
 
@@ -293,3 +293,32 @@ def test_audit_html_lists_the_findings(audited):
     assert section.count("<tr><td>legacy_allow</td>") == 2 and section.count("<tr><td>legacy_installed</td>") == 1
     assert "<tr><td>clean</td>" not in section
     assert OMS in section and OMS_DATE in section and AMA in section
+
+
+# ------------------------------------------------------------------ Windows, over WinRM (the test endpoint)
+
+def test_windows_hosts_warn_with_the_windows_names_and_fail_under_strict(tmp_path):
+    from tests.windows.endpoint import Endpoint
+    mma, qualys = "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent", "Qualys/WindowsAgent.AzureSecurityCenter"
+    endpoints = {name: Endpoint(tmp_path / name) for name in ("lenient", "strict", "current")}
+    try:
+        hosts = {name: ep.host_vars() for name, ep in endpoints.items()}
+        hosts["lenient"].update(profile="monitoring_security", strict=False)
+        hosts["strict"].update(profile="monitoring_security", strict=True)
+        hosts["current"].update(profile="defender_sql", strict=True)
+        task = {"arcguard.azcmagent.azcmagent_config": {"profile": "{{ profile }}", "strict": "{{ strict }}"}}
+        out = run(tmp_path, [task], hosts=hosts)
+        lenient = out.result("lenient")
+        assert not lenient.get("failed") and lenient["changed"] is True, lenient
+        found = lifecycle(lenient.get("warnings"))
+        assert len(found) == 2 and mma in found[0] and OMS_DATE in found[0] and qualys in found[1], found
+        assert "Microsoft.Azure.Monitor/AzureMonitorWindowsAgent" in found[0]
+        strict = out.result("strict")
+        assert strict["failed"] is True and mma in strict["msg"] and QUALYS_DATE in strict["msg"], strict
+        assert writes(endpoints["strict"].root, "windows") == []
+        assert fleet.read_state(endpoints["strict"].root, "windows") == {}
+        current = out.result("current")
+        assert not current.get("failed") and lifecycle(current.get("warnings")) == [], current
+    finally:
+        for ep in endpoints.values():
+            ep.stop()
