@@ -251,11 +251,11 @@ def lifecycle_of(name: str):
     """The lifecycle entry (with ``alias`` and ``title``) of a Publisher/Type name or an alias, or None
     for a name the catalog does not know. A name that the documentation misspells counts as the
     extension it means."""
-    key = name.lower()
+    key = str(name).lower()
     if key in EXTENSIONS:
         alias = key
     else:
-        found = lookup_name(name) or DOCUMENTED_MISTAKES.get(key)
+        found = NAME_INDEX.get(key) or DOCUMENTED_MISTAKES.get(key)
         if not found:
             return None
         alias = found[0]

@@ -295,10 +295,8 @@ def test_the_committed_catalog_page_is_what_the_catalog_gives():
 
 def test_azcmagent_info_documents_every_lifecycle_key():
     import yaml
-    namespace = {}
-    with open(os.path.join(ROOT, "plugins", "modules", "azcmagent_info.py"), encoding="utf-8") as handle:
-        exec(handle.read(), namespace)  # a docs-only module: DOCUMENTATION, EXAMPLES, RETURN
-    documented = yaml.safe_load(namespace["RETURN"])["installed_extensions"]["contains"]["lifecycle"]["contains"]
+    from ansible_collections.arcguard.azcmagent.plugins.modules import azcmagent_info
+    documented = yaml.safe_load(azcmagent_info.RETURN)["installed_extensions"]["contains"]["lifecycle"]["contains"]
     for name in (NAMES["log_analytics"]["linux"], "Contoso/Agent"):
         assert set(catalog.lifecycle_facts(name, "linux")) == set(documented)
     for status in catalog.STATUSES + ("unknown",):
