@@ -286,7 +286,7 @@ def test_the_committed_catalog_page_is_what_the_catalog_gives():
     with open(os.path.join(ROOT, "docs", "extensions.md"), encoding="utf-8") as handle:
         committed = handle.read()
     assert committed == module.render(catalog, profiles), \
-        "docs/extensions.md is out of date: run python3 scripts/catalog_docs.py"
+        "docs/extensions.md is out of date: run python scripts/catalog_docs.py"
     for alias, entry in catalog.EXTENSIONS.items():
         assert "| `%s` | %s |" % (alias, entry["title"]) in committed
     assert "**retired** (not supported after 2024-08-31)" in committed
