@@ -14,6 +14,8 @@ description:
     version supports (C(azcmagent config info --json)), and the extensions installed in the documented folders.
   - Reports the installed extensions that the current allowlist and blocklist would no longer allow. Setting a
     list never removes what is already installed, so these keep running until they are removed.
+  - Gives each installed extension its lifecycle from the collection's extension catalog (V(current),
+    V(deprecated) or V(retired), with the date, Microsoft's replacement and the source).
   - A host without the agent is a result (RV(agent.installed=false)), not a failure. Parts that cannot be read
     (for example the settings without elevation) are reported in RV(errors).
   - Read-only. Runs on the controller and needs no Python on the target (Linux through C(/bin/sh), Windows through

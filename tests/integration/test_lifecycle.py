@@ -88,7 +88,10 @@ def module_runs(tmp_path_factory):
     (tmp / "check").mkdir()
     check = run(tmp / "check", [config], hosts=hosts, check=True)
     check_writes = {name: writes(root) for name, root in roots.items()}
-    applied = run(tmp, [config, info], hosts=hosts)
+    # the filter the module's EXAMPLES show
+    retired = {"ansible.builtin.set_fact": {"retired": "{{ r1.installed_extensions | selectattr('lifecycle.status', "
+                                                        "'equalto', 'retired') | map(attribute='name') | list }}"}}
+    applied = run(tmp, [config, info, retired], hosts=hosts)
     return {"roots": roots, "before": before, "check": check, "check_writes": check_writes, "run": applied}
 
 
@@ -165,6 +168,7 @@ def test_info_gives_the_lifecycle_of_installed_extensions(module_runs):
         "https://learn.microsoft.com/azure/virtual-machines/extensions/oms-windows",
         "https://learn.microsoft.com/azure/defender-for-cloud/prepare-deprecation-log-analytics-mma-agent"]
     assert by_name[AMA]["lifecycle"]["status"] == "current" and by_name[AMA]["lifecycle"]["date"] is None
+    assert module_runs["run"].result("task", 2)["ansible_facts"]["retired"] == [OMS]
     # on the ama_only host the OMS agent is installed but no longer allowed: blocked, with its lifecycle
     blocked = module_runs["run"].result("ama_only", 1)["blocked_installed"]
     assert [(e["name"], e["lifecycle"]["status"]) for e in blocked] == [(OMS, "retired")]
