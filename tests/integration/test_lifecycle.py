@@ -89,8 +89,8 @@ def module_runs(tmp_path_factory):
     check = run(tmp / "check", [config], hosts=hosts, check=True)
     check_writes = {name: writes(root) for name, root in roots.items()}
     # the filter the module's EXAMPLES show
-    retired = {"ansible.builtin.set_fact": {"retired": "{{ r1.installed_extensions | selectattr('lifecycle.status', "
-                                                        "'equalto', 'retired') | map(attribute='name') | list }}"}}
+    select = "{{ r1.installed_extensions | selectattr('lifecycle.status', 'equalto', 'retired') | map(attribute='name') | list }}"
+    retired = {"ansible.builtin.set_fact": {"retired": select}}
     applied = run(tmp, [config, info, retired], hosts=hosts)
     return {"roots": roots, "before": before, "check": check, "check_writes": check_writes, "run": applied}
 
