@@ -301,3 +301,19 @@ def test_azcmagent_info_documents_every_lifecycle_key():
         assert set(catalog.lifecycle_facts(name, "linux")) == set(documented)
     for status in catalog.STATUSES + ("unknown",):
         assert "V(%s)" % status in " ".join(documented["status"]["description"])
+
+
+ALL_NAMES = sorted({entry[o] for entry in catalog.EXTENSIONS.values() for o in OSES if entry.get(o)})
+
+
+@given(st.lists(st.sampled_from(ALL_NAMES), unique=True), st.lists(st.sampled_from(ALL_NAMES), unique=True),
+       st.sampled_from(OSES), st.sampled_from(["full", "monitor"]))
+def test_report_findings_are_exactly_the_outdated_names(allowlist, installed, os_name, mode):
+    found = report.lifecycle_findings({
+        "os": os_name, "config": {"extensions.allowlist": allowlist, "config.mode": mode},
+        "installed_extensions": [{"name": n, "version": "1.0"} for n in installed]})
+    outdated = [n for n in (allowlist if mode == "full" else []) + installed
+                if catalog.LIFECYCLE[catalog.lookup_name(n)[0]]["status"] != "current"]
+    assert [f["name"] for f in found] == outdated
+    for finding in found:
+        assert finding["date"] and finding["date"] in finding["message"] and finding["sources"]
