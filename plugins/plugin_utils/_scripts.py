@@ -190,6 +190,32 @@ def _posix_service(step):
             "</dev/null; r=$?" % (exports, step.action, name, name, step.action))
 
 
+# How each shell ends a step: remember how a service stop ended, record a failure (once services are
+# touched), or stop the script at a failure.
+_POSIX_AFTER = {"stopped": "X=$r", "record": 'if [ "$r" -ne 0 ]; then F=$r; fi',
+                "exit": 'if [ "$r" -ne 0 ]; then exit "$r"; fi'}
+_PS_AFTER = {"stopped": "$X = $r", "record": "if ($r -ne 0) { $F = $r }", "exit": "if ($r -ne 0) { exit $r }"}
+
+
+def _after_step(step, services, relaxed, shell):
+    """The lines that end a step in ``shell`` (_POSIX_AFTER or _PS_AFTER), and whether failures no longer stop."""
+    lines = []
+    if isinstance(step, Service):
+        relaxed = True
+        if step.action == "stop":
+            lines.append(shell["stopped"])
+    if services and relaxed:
+        lines.append(shell["record"])
+    elif not relaxed:
+        lines.append(shell["exit"])
+    return lines, relaxed
+
+
+def _words(argv, secrets, quote, secret_ref):
+    """The arguments as shell words: literals quoted, stdin-carried values as ``secret_ref % index``."""
+    return " ".join(secret_ref % secrets.index(a) if isinstance(a, Secret) else quote(a) for a in argv)
+
+
 def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     """A /bin/sh script that runs each step (a list of azcmagent arguments) in order.
 
@@ -233,24 +259,12 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
         elif isinstance(argv, Service):
             lines.append(_posix_service(argv))
         else:
-            words = []
-            for arg in argv:
-                if isinstance(arg, Secret):
-                    words.append('"$S%d"' % secrets.index(arg))
-                else:
-                    words.append(posix_quote(arg))
-            lines.append('%s"$A" %s' % (prefix, " ".join(words)))
+            lines.append('%s"$A" %s' % (prefix, _words(argv, secrets, posix_quote, '"$S%d"')))
             lines.append("r=$?")
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
                      % (MARK, number, MARK, number))
-        if isinstance(argv, Service):
-            relaxed = True
-            if argv.action == "stop":
-                lines.append("X=$r")
-        if services and relaxed:
-            lines.append('if [ "$r" -ne 0 ]; then F=$r; fi')
-        elif not relaxed:
-            lines.append('if [ "$r" -ne 0 ]; then exit "$r"; fi')
+        after, relaxed = _after_step(argv, services, relaxed, _POSIX_AFTER)
+        lines.extend(after)
         if guarded:
             lines.append("fi")
     lines.append('exit "$F"' if services else "exit 0")
@@ -315,23 +329,11 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
             body.append("%s-Service -Name %s" % (argv.action.capitalize(), ps_quote(argv.name)))
             body.append("if ($?) { $r = 0 }")
         else:
-            words = []
-            for arg in argv:
-                if isinstance(arg, Secret):
-                    words.append("$S[%d]" % secrets.index(arg))
-                else:
-                    words.append(ps_quote(arg))
-            body.append("& $A %s" % " ".join(words))
+            body.append("& $A %s" % _words(argv, secrets, ps_quote, "$S[%d]"))
             body.append("$r = $LASTEXITCODE")
         body.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
-        if isinstance(argv, Service):
-            relaxed = True
-            if argv.action == "stop":
-                body.append("$X = $r")
-        if services and relaxed:
-            body.append("if ($r -ne 0) { $F = $r }")
-        elif not relaxed:
-            body.append("if ($r -ne 0) { exit $r }")
+        after, relaxed = _after_step(argv, services, relaxed, _PS_AFTER)
+        body.extend(after)
         if guarded:
             lines.append("if (-not $X) {")
             lines.extend("  " + line for line in body)
