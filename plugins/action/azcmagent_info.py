@@ -73,7 +73,8 @@ class ActionModule(ActionBase):
         if not supported and config:
             supported = sorted(config)
         listed = (config.get("extensions.allowlist") or []) + (config.get("extensions.blocklist") or [])
-        installed = info.parse_extension_folders(steps[5].stdout if steps[5] else "", runner.os, listed)
+        installed = info.with_lifecycle(
+            info.parse_extension_folders(steps[5].stdout if steps[5] else "", runner.os, listed), runner.os)
         if "proxy.url" in config:
             runner.secrets.append(str(config["proxy.url"] or ""))
             config["proxy.url"] = redact_url(config["proxy.url"])

@@ -386,6 +386,14 @@ def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:
     if desired.values.get("extensions.enabled") is False and allow and allow != [catalog.ALLOW_NONE]:
         desired.warnings.append("extensions_enabled is false: the extension manager is off, so the allowlist "
                                 "has no effect until it is turned back on")
+    if desired.list_action != "remove":
+        # allowing an extension that Microsoft has deprecated or retired (removing it is what we want)
+        option = "extensions_allowlist" if args.get("extensions_allowlist") is not None else \
+            "settings.extensions.allowlist"
+        for name in allow or []:
+            warning = catalog.lifecycle_warning(option, name, os_name)
+            if warning:
+                desired.warnings.append(warning)
     if desired.list_action != "replace":
         for prop, value in desired.values.items():
             kind = catalog.PROPERTIES.get(prop, {}).get("type")
