@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build the execution environment image localhost/arcguard-ee from docs/examples/execution-environment.yml
-# with ansible-builder and podman, without any image registry. Cached: the image carries a hash of its
-# inputs (the definition, the collection's EE requirements, the collection tarball's contents, the base
-# image) and is rebuilt only when that hash changes.
+# with ansible-builder and podman, without any image registry. Cached: build/ee/inputs records a hash of
+# the inputs (the definition, the collection tarball's contents with its EE requirements, the base image)
+# and the image built from them; the image is rebuilt only when the hash or the image changed.
 #
 #   bash scripts/ee.sh            build if needed; prints the image name
 #   bash scripts/ee.sh --force    build even if the image is current
@@ -81,7 +81,9 @@ h.update(base_id.encode())
 print(h.hexdigest())
 PY
 )
-if [ $force = 0 ] && [ "$(label arcguard.ee.inputs "$IMAGE")" = "$want" ]; then
+stamp=$WORK/inputs
+have=$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+if [ $force = 0 ] && [ -n "$have" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want $have" ]; then
   log "$IMAGE is current (inputs $want)"
   echo "$IMAGE"
   exit 0
@@ -92,12 +94,13 @@ bin=$(toolvenv builder "ansible-builder==3.2.0")
 log "building $IMAGE with ansible-builder (several minutes the first time; log in $WORK/build.log)"
 start=$(date +%s)
 rm -rf "$WORK/context"
-extra="${ca_mount[*]} --label arcguard.ee.inputs=$want"
+extra="${ca_mount[*]}"
 if ! "$bin/ansible-builder" build -f "$DEFINITION" -c "$WORK/context" --container-runtime podman \
-    -t "$IMAGE" --extra-build-cli-args="$extra" -v 2 >"$WORK/build.log" 2>&1; then
+    -t "$IMAGE" --extra-build-cli-args="$extra" -v 3 >"$WORK/build.log" 2>&1; then
   tail -40 "$WORK/build.log" >&2
   log "build failed (full log: $WORK/build.log)"
   exit 1
 fi
+echo "$want $(podman image inspect --format '{{.Id}}' "$IMAGE")" > "$stamp"
 log "$IMAGE built in $(( $(date +%s) - start )) s"
 echo "$IMAGE"
