@@ -155,7 +155,6 @@ class Fleet:
                 "remote_commands_per_host": sum(commands) / n, "hosts_changed": changed,
                 "max_azcmagent_per_host": max(invocations)}
 
-
     def stop(self):
         if self.ssh:
             self.ssh.stop()
@@ -244,8 +243,8 @@ def main():
                                    connection)
                 scaling[size] = runs
                 save()
-                print("%s, size %d: %s" % (connection, size, ", ".join("%s %.1fs" % (k, v["wall"])
-                                                                      for k, v in runs.items())), flush=True)
+                walls = ", ".join("%s %.1fs" % (k, v["wall"]) for k, v in runs.items())
+                print("%s, size %d: %s" % (connection, size, walls), flush=True)
         plot(doc["scaling"], os.path.join(args.out, "fleet-scaling.png"))
     save()
     return 0
