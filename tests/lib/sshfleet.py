@@ -19,15 +19,15 @@ import subprocess
 import tempfile
 import time
 
-from tests.windows import ssh_host
-from tests.windows.ssh_host import PRIVSEP_DIR, free_port, keygen, sshd_binary
+from tests.lib import sshd
+from tests.lib.sshd import PRIVSEP_DIR, free_port, keygen, sshd_binary
 
 PER_DAEMON = 16  # sshd's limit of ListenAddress entries
 
 
 def unavailable():
     """Why no loopback SSH host can run here, or None."""
-    return ssh_host.unavailable()
+    return sshd.unavailable()
 
 
 class SshFleet:
