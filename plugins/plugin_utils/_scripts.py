@@ -55,6 +55,28 @@ class Secret:
         return hash(self.value)
 
 
+class SecretFile(Secret):
+    """An argument that is the path of a temporary file holding ``value`` (one line), not the value itself.
+
+    The value travels on standard input like any Secret. POSIX: the file is made by ``mktemp`` under
+    ``umask 077`` and ``chmod 600`` before anything is written, and removed by a trap when the script ends
+    (normally, at a failing step or on HUP/INT/TERM). PowerShell: a fresh directory below ``%SystemRoot%\\Temp``
+    (``name`` is its random name) gets an ACL of SYSTEM and Administrators only (``icacls``, inheritance
+    removed) before the file is written inside it; the directory is removed in a ``finally`` block.
+    """
+
+    def __init__(self, value: str, name: str, shown: str = "(temporary file)"):
+        if "\n" in value or "\r" in value:
+            raise ValueError("a secret file holds one line")
+        if not re.match(r"^[A-Za-z0-9-]{8,64}$", name or ""):
+            raise ValueError("not a temporary file name: %r" % (name,))
+        super().__init__(value, shown)
+        self.name = name
+
+    def __repr__(self) -> str:
+        return "SecretFile(%r)" % self.name
+
+
 class Listing:
     """A step that lists the folders below a directory (installed extensions), not an azcmagent call.
 
@@ -162,6 +184,24 @@ def _posix_service(step):
             "</dev/null; r=$?" % (exports, step.action, name, name, step.action))
 
 
+def _posix_secret_files(secrets):
+    """Lines that write each SecretFile's value into a file only root can read, removed when the script ends."""
+    files = [(i, s) for i, s in enumerate(secrets) if isinstance(s, SecretFile)]
+    if not files:
+        return []
+    names = " ".join('"$C%d"' % i for i, _s in files)
+    lines = ["umask 077"] + ["C%d=" % i for i, _s in files]
+    lines.append("trap 'rm -f %s' EXIT" % names)
+    lines.append("trap 'rm -f %s; exit 143' HUP INT TERM" % names)
+    for index, _secret in files:
+        lines.append('C%d=$(mktemp "${TMPDIR:-/tmp}/arcguard-secret-XXXXXXXXXX") || { echo %s; exit 1; }'
+                     % (index, posix_quote(MARK + "tempfile")))
+        lines.append('chmod 600 "$C%d" || exit 1' % index)
+        lines.append('printf \'%%s\\n\' "$S%d" > "$C%d" || exit 1' % (index, index))
+        lines.append("S%d=" % index)
+    return lines
+
+
 def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     """A /bin/sh script that runs each step (a list of azcmagent arguments) in order.
 
@@ -172,6 +212,7 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     services = any(isinstance(s, Service) for s in steps)
     for index, _secret in enumerate(secrets):
         lines.append("IFS= read -r S%d || true" % index)
+    lines.extend(_posix_secret_files(secrets))
     if executable:
         lines.append("A=%s" % posix_quote(executable))
         lines.append('if [ ! -x "$A" ]; then echo %s; exit %d; fi' % (posix_quote(MARK + "missing"), MISSING_RC))
@@ -207,7 +248,9 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
         else:
             words = []
             for arg in argv:
-                if isinstance(arg, Secret):
+                if isinstance(arg, SecretFile):
+                    words.append('"$C%d"' % secrets.index(arg))
+                elif isinstance(arg, Secret):
                     words.append('"$S%d"' % secrets.index(arg))
                 else:
                     words.append(posix_quote(arg))
@@ -243,6 +286,27 @@ def ps_quote(arg: str) -> str:
     return "'" + "".join(out) + "'"
 
 
+# SYSTEM and BUILTIN\\Administrators by SID (names are localised), full control, inherited by what is inside
+PS_PRIVATE_ACL = ("/inheritance:r", "/grant:r", "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F")
+
+
+def _powershell_secret_files(files):
+    """Lines that make, per SecretFile, a directory only SYSTEM and Administrators can open, then the file in it."""
+    if not files:
+        return []
+    lines = ["$I = $env:SystemRoot + %s" % ps_quote("\\System32\\icacls.exe")]
+    for index, secret in files:
+        lines.append("$D%d = $env:SystemRoot + %s" % (index, ps_quote("\\Temp\\arcguard-" + secret.name)))
+        lines.append("if (Test-Path -LiteralPath $D%d) { Write-Output %s; exit 1 }" % (index, ps_quote(MARK + "tempfile")))
+        lines.append("$null = [System.IO.Directory]::CreateDirectory($D%d)" % index)
+        lines.append("& $I $D%d %s" % (index, " ".join(ps_quote(a) for a in PS_PRIVATE_ACL)))
+        lines.append("if ($LASTEXITCODE -ne 0) { Remove-Item -LiteralPath $D%d -Recurse -Force; Write-Output %s; "
+                     "exit 1 }" % (index, ps_quote(MARK + "tempfile")))
+        lines.append("$C%d = $D%d + %s" % (index, index, ps_quote("\\config.json")))
+        lines.append("[System.IO.File]::WriteAllText($C%d, $S[%d])" % (index, index))
+    return lines
+
+
 def powershell_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     """A PowerShell script that runs each step in order.
 
@@ -256,6 +320,8 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
     services = any(isinstance(s, Service) for s in steps)
     if secrets:
         lines.append("$S = @($input)")
+    files = [(i, sec) for i, sec in enumerate(secrets) if isinstance(sec, SecretFile)]
+    lines.extend(_powershell_secret_files(files))
     if executable:
         lines.append("$A = %s" % ps_quote(executable))
     else:
@@ -289,7 +355,9 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
         else:
             words = []
             for arg in argv:
-                if isinstance(arg, Secret):
+                if isinstance(arg, SecretFile):
+                    words.append("$C%d" % secrets.index(arg))
+                elif isinstance(arg, Secret):
                     words.append("$S[%d]" % secrets.index(arg))
                 else:
                     words.append(ps_quote(arg))
@@ -311,6 +379,13 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
         else:
             lines.extend(body)
     lines.append("exit $F" if services else "exit 0")
+    if files:
+        # everything after the files are written runs inside try, so that finally removes them
+        first = next(i for i, line in enumerate(lines) if line.startswith("$A = "))
+        body = lines[first:]
+        lines = lines[:first] + ["try {"] + ["  " + line for line in body] + ["} finally {"]
+        lines.extend("  Remove-Item -LiteralPath $D%d -Recurse -Force" % i for i, _sec in files)
+        lines.append("}")
     return "\r\n".join(lines) + "\r\n"
 
 

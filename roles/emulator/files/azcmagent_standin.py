@@ -1067,7 +1067,8 @@ class Connection:
                                      "subscription GUID." % subscription)
                 subscription = found
             hang = float(agent.faults.get("hang_connect") or 0)
-            if hang:
+            if hang:  # log now: a stand-in killed while it hangs never logs its end
+                log_invocation(agent, argv, None, time.time(), dict(log_extra, phase="hanging"))
                 time.sleep(hang)
             if agent.fault_applies("fail_connect", "*"):
                 spec = agent.faults["fail_connect"]
