@@ -190,9 +190,9 @@ def _posix_secret_files(secrets):
     if not files:
         return []
     names = " ".join('"$C%d"' % i for i, _s in files)
-    lines = ["umask 077"] + ["C%d=" % i for i, _s in files]
+    lines = ["umask 077", "P="] + ["C%d=" % i for i, _s in files]
     lines.append("trap 'rm -f %s' EXIT" % names)
-    lines.append("trap 'rm -f %s; exit 143' HUP INT TERM" % names)
+    lines.append("trap 'rm -f %s; if [ -n \"$P\" ]; then kill \"$P\" 2>/dev/null; fi; exit 143' HUP INT TERM" % names)
     for index, _secret in files:
         lines.append('C%d=$(mktemp "${TMPDIR:-/tmp}/arcguard-secret-XXXXXXXXXX") || { echo %s; exit 1; }'
                      % (index, posix_quote(MARK + "tempfile")))
@@ -254,8 +254,14 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
                     words.append('"$S%d"' % secrets.index(arg))
                 else:
                     words.append(posix_quote(arg))
-            lines.append('%s"$A" %s' % (prefix, " ".join(words)))
-            lines.append("r=$?")
+            if any(isinstance(arg, SecretFile) for arg in argv):
+                # in the background, so that a signal runs the trap (removing the file) at once: a shell waiting
+                # for a foreground command handles signals only after that command ends
+                lines.append('%s"$A" %s </dev/null & P=$!' % (prefix, " ".join(words)))
+                lines.append('wait "$P"; r=$?; P=')
+            else:
+                lines.append('%s"$A" %s' % (prefix, " ".join(words)))
+                lines.append("r=$?")
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
                      % (MARK, number, MARK, number))
         if isinstance(argv, Service):
