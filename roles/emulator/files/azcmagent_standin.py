@@ -917,7 +917,7 @@ class Connection:
             raise Fail(23, "unknown flag: --tenant-id")
         merged = {}
         if flags.get("config"):
-            path = flags["config"]
+            path = self.local_path(flags["config"])
             log_extra["config_file"] = self.describe_file(path)
             doc = load_config_file(path)
             allowed = dict(CONNECT_FLAGS if command == "connect" else DISCONNECT_FLAGS)
@@ -945,6 +945,12 @@ class Connection:
             log_extra["config_keys"] = sorted(merged)
         merged.update({k: v for k, v in flags.items() if k != "config"})  # the command line wins
         return merged
+
+    def local_path(self, path):
+        """A Windows path (C:\\X\\Y) below the stand-in's root on the Windows flavour; other paths as they are."""
+        if self.agent.flavour == "windows" and re.match(r"^[A-Za-z]:\\", path):
+            return self.agent.path(*[p for p in path[3:].split("\\") if p])
+        return path
 
     def describe_file(self, path):
         try:
