@@ -12,7 +12,8 @@ from ansible.plugins.action import ActionBase
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _connect as connect
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, Runner, scrub
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, Runner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 
 class ActionModule(ActionBase):
@@ -28,8 +29,8 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
-        secrets = connect.secret_values(args)
         runner = Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
+        runner.secrets.extend(connect.secret_values(args))
         commands = []
         try:
             connect.validate(args, runner.os)
@@ -40,7 +41,7 @@ class ActionModule(ActionBase):
             outcome = {"failed": True, "msg": exc.msg, "changed": bool(exc.details.pop("changed", False))}
             outcome.update(exc.details)
         outcome["commands"] = commands
-        result.update(scrub(outcome, secrets))
+        result.update(scrub(outcome, runner.secrets))
         return result
 
     # ------------------------------------------------------------------ steps

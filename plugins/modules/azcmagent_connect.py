@@ -30,6 +30,8 @@ description:
     PowerShell).
 author:
   - arcguard maintainers (@arcguard)
+extends_documentation_fragment:
+  - arcguard.azcmagent.azcmagent.attributes
 options:
   state:
     description:
@@ -135,9 +137,6 @@ options:
     type: int
     default: 0
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller.
   check_mode:
     support: full
     description: Reads the agent once and reports what would run; nothing else runs.
@@ -147,10 +146,6 @@ attributes:
   idempotent:
     support: full
     description: Connected to the requested resource, a second run reads once and changes nothing.
-  platform:
-    support: full
-    description: Linux and other POSIX targets through /bin/sh, Windows targets through PowerShell.
-    platforms: [posix, windows]
 notes:
   - On Linux the agent needs root (C(become: true)); on Windows connect as an elevated Administrator.
   - If the remote command is killed outright (SIGKILL, a host crash) no trap can run; the file is in C(/tmp) (or

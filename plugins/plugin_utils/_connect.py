@@ -20,6 +20,7 @@ import secrets as _random
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import shared_spec
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # ARM: ^[a-zA-Z0-9-_\.]{1,54}$; the agent (AZCM0102): no trailing hyphen or underscore
@@ -48,9 +49,8 @@ ARGUMENT_SPEC = dict(
     access_token=dict(type="str", no_log=True),
     reconnect=dict(type="bool", default=False),
     force_local_only=dict(type="bool", default=False),
-    executable=dict(type="str"),
-    timeout=dict(type="int", default=600),
     wait_timeout=dict(type="int", default=0),
+    **{name: spec for name, spec in shared_spec(timeout=600).items() if name in ("executable", "timeout")}
 )
 
 # module option -> azcmagent flag, in the order they go on the command line (all of them non-secret)
