@@ -147,7 +147,7 @@ attributes:
     support: full
     description: Connected to the requested resource, a second run reads once and changes nothing.
 notes:
-  - On Linux the agent needs root (C(become: true)); on Windows connect as an elevated Administrator.
+  - "On Linux the agent needs root (C(become: true)); on Windows connect as an elevated Administrator."
   - If the remote command is killed outright (SIGKILL, a host crash) no trap can run; the file is in C(/tmp) (or
     C($TMPDIR)) as C(arcguard-*) with mode C(0600), on Windows below C(%SystemRoot%\Temp\arcguard-*).
 seealso:
