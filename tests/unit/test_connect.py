@@ -321,3 +321,12 @@ def test_failure_messages():
     assert code == "AZCM0026" and "network" in msg
     msg, code = connect.failure(9, "", "", "azcmagent connect")
     assert code is None and "exit code 9" in msg
+
+
+def test_module_documentation_matches_the_argument_spec():
+    from tests.unit import test_docs
+    test_docs.test_documentation_matches_the_argument_spec("azcmagent_connect")
+    test_docs.test_every_module_documents_the_attributes("azcmagent_connect")
+    spec = test_docs.spec("azcmagent_connect")
+    assert {name for name, entry in spec.items() if entry.get("no_log")} == {"service_principal_secret",
+                                                                             "access_token"}
