@@ -7,7 +7,7 @@
 DOCUMENTATION = r"""
 module: azcmagent_connect
 short_description: Connect the Azure Connected Machine agent to Azure, or disconnect it, without exposing secrets
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Connects the agent to Azure Arc (C(azcmagent connect)) or disconnects it (C(azcmagent disconnect)) as desired
     state.
