@@ -125,7 +125,8 @@ def resolve(options: dict, argument_spec=None) -> dict:
     """Options from the named profile, then overrides, then the task's own options.
 
     ``options``: the task's validated options; ``argument_spec``: the module's (default: azcmagent_config's).
-    Returns a new dict; the merged options are checked like the task's own, with the argument spec.
+    Returns a new dict. The values that come from the profile or the overrides are checked like the task's own,
+    with the argument spec (the task's own options were checked by the action already).
     """
     spec = CONFIG_SPEC if argument_spec is None else argument_spec
     allowed = profile_options(spec)
@@ -150,12 +151,13 @@ def resolve(options: dict, argument_spec=None) -> dict:
             raise PlanError("%s: %s cannot be set by a profile (options: %s)"
                             % (where, ", ".join(unknown), ", ".join(allowed)))
         merged.update(source)
-    explicit = {k: v for k, v in options.items() if v is not None and k in allowed
+    # the task's own options win; they were checked with the spec already, so only the profile's values are
+    explicit = {k for k, v in options.items() if v is not None and k in allowed
                 and (k not in spec or v != spec[k].get("default"))}
-    merged.update(explicit)
-    checked = ArgumentSpecValidator({k: v for k, v in spec.items() if k in allowed}).validate(merged)
+    from_profile = {k: v for k, v in merged.items() if k not in explicit}
+    checked = ArgumentSpecValidator({k: spec[k] for k in from_profile}).validate(from_profile)
     if checked.error_messages:
         raise PlanError("profile %s: %s" % (name, "; ".join(checked.error_messages)))
     out = dict(options)
-    out.update({k: v for k, v in checked.validated_parameters.items() if k in merged or v is not None})
+    out.update((k, checked.validated_parameters[k]) for k in from_profile)
     return out

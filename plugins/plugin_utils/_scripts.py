@@ -230,6 +230,34 @@ def _posix_secret_files(secrets):
     return lines
 
 
+# How each shell ends a step: remember how a service stop ended, record a failure (once services are
+# touched), or stop the script at a failure.
+_POSIX_AFTER = {"stopped": "X=$r", "record": 'if [ "$r" -ne 0 ]; then F=$r; fi',
+                "exit": 'if [ "$r" -ne 0 ]; then exit "$r"; fi'}
+_PS_AFTER = {"stopped": "$X = $r", "record": "if ($r -ne 0) { $F = $r }", "exit": "if ($r -ne 0) { exit $r }"}
+
+
+def _after_step(step, services, relaxed, shell):
+    """The lines that end a step in ``shell`` (_POSIX_AFTER or _PS_AFTER), and whether failures no longer stop."""
+    lines = []
+    if isinstance(step, Service):
+        relaxed = True
+        if step.action == "stop":
+            lines.append(shell["stopped"])
+    if services and relaxed:
+        lines.append(shell["record"])
+    elif not relaxed:
+        lines.append(shell["exit"])
+    return lines, relaxed
+
+
+def _words(argv, secrets, quote, secret_ref, file_ref):
+    """The arguments as shell words: literals quoted, stdin-carried values as ``secret_ref % index``, the
+    paths of secret files as ``file_ref % index``."""
+    return " ".join(file_ref % secrets.index(a) if isinstance(a, SecretFile) else
+                    secret_ref % secrets.index(a) if isinstance(a, Secret) else quote(a) for a in argv)
+
+
 def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     """A /bin/sh script that runs each step (a list of azcmagent arguments) in order.
 
@@ -274,32 +302,19 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
         elif isinstance(argv, Service):
             lines.append(_posix_service(argv))
         else:
-            words = []
-            for arg in argv:
-                if isinstance(arg, SecretFile):
-                    words.append('"$C%d"' % secrets.index(arg))
-                elif isinstance(arg, Secret):
-                    words.append('"$S%d"' % secrets.index(arg))
-                else:
-                    words.append(posix_quote(arg))
+            words = _words(argv, secrets, posix_quote, '"$S%d"', '"$C%d"')
             if any(isinstance(arg, SecretFile) for arg in argv):
                 # in the background, so that a signal runs the trap (removing the file) at once: a shell waiting
                 # for a foreground command handles signals only after that command ends
-                lines.append('%s"$A" %s </dev/null & P=$!' % (prefix, " ".join(words)))
+                lines.append('%s"$A" %s </dev/null & P=$!' % (prefix, words))
                 lines.append('wait "$P"; r=$?; P=')
             else:
-                lines.append('%s"$A" %s' % (prefix, " ".join(words)))
+                lines.append('%s"$A" %s' % (prefix, words))
                 lines.append("r=$?")
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
                      % (MARK, number, MARK, number))
-        if isinstance(argv, Service):
-            relaxed = True
-            if argv.action == "stop":
-                lines.append("X=$r")
-        if services and relaxed:
-            lines.append('if [ "$r" -ne 0 ]; then F=$r; fi')
-        elif not relaxed:
-            lines.append('if [ "$r" -ne 0 ]; then exit "$r"; fi')
+        after, relaxed = _after_step(argv, services, relaxed, _POSIX_AFTER)
+        lines.extend(after)
         if guarded:
             lines.append("fi")
     lines.append('exit "$F"' if services else "exit 0")
@@ -387,25 +402,11 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
             body.append("%s-Service -Name %s" % (argv.action.capitalize(), ps_quote(argv.name)))
             body.append("if ($?) { $r = 0 }")
         else:
-            words = []
-            for arg in argv:
-                if isinstance(arg, SecretFile):
-                    words.append("$C%d" % secrets.index(arg))
-                elif isinstance(arg, Secret):
-                    words.append("$S[%d]" % secrets.index(arg))
-                else:
-                    words.append(ps_quote(arg))
-            body.append("& $A %s" % " ".join(words))
+            body.append("& $A %s" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
             body.append("$r = $LASTEXITCODE")
         body.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
-        if isinstance(argv, Service):
-            relaxed = True
-            if argv.action == "stop":
-                body.append("$X = $r")
-        if services and relaxed:
-            body.append("if ($r -ne 0) { $F = $r }")
-        elif not relaxed:
-            body.append("if ($r -ne 0) { exit $r }")
+        after, relaxed = _after_step(argv, services, relaxed, _PS_AFTER)
+        body.extend(after)
         if guarded:
             lines.append("if (-not $X) {")
             lines.extend("  " + line for line in body)
