@@ -5,6 +5,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import tempfile
 import time
 
 from ansible.plugins.action import ActionBase
@@ -92,6 +95,8 @@ class ActionModule(ActionBase):
             self._diff(outcome, before, connect.connection_view(after))
             return outcome
         out = runner.run(steps)
+        if scripts.MARK + "nostdin" in (out.preamble_stdout or ""):
+            out = self._run_with_copied_file(runner, steps)
         ran = []
         for number, argv in enumerate(steps, 1):
             step = out.step(number)
@@ -127,6 +132,38 @@ class ActionModule(ActionBase):
             outcome.update(failed=True, msg="azcmagent disconnect reported success, but the agent shows the status %s"
                                             % after["status"])
         return outcome
+
+    # a folder only the connection's user can open, for a connection that drops standard input
+    PRIVATE_FOLDER = ('umask 077; d=$(mktemp -d "${TMPDIR:-/tmp}/arcguard-secret-XXXXXXXXXX") && chmod 700 "$d" '
+                      '&& printf \'##arcguard:folder %s\\n\' "$d"')
+
+    def _run_with_copied_file(self, runner, steps):
+        """Run ``steps`` with the --config file copied into a private folder first (POSIX connections that drop
+        standard input, such as containers.podman.podman): nothing ran before, the script stopped at once."""
+        files = []
+        for step in steps:
+            files.extend(a for a in step if isinstance(a, scripts.SecretFile) and a not in files)
+        res = self._low_level_execute_command(self.PRIVATE_FOLDER, sudoable=False)
+        match = re.search(r"^##arcguard:folder (/[^\n']*/arcguard-secret-[A-Za-z0-9]+)\s*$", res.get("stdout", ""), re.M)
+        if res.get("rc") != 0 or not match:
+            raise AgentError("this connection does not pass standard input, and a private folder for the --config "
+                             "file could not be made on the target; nothing was run", rc=res.get("rc"),
+                             stdout=res.get("stdout"), stderr=res.get("stderr"))
+        folder = match.group(1)
+        try:
+            for index, secret in enumerate(files):
+                handle, local = tempfile.mkstemp(prefix="arcguard-secret-")
+                try:
+                    os.write(handle, (secret.value + "\n").encode("utf-8"))
+                    os.close(handle)
+                    secret.placed = "%s/config%d.json" % (folder, index)
+                    self._connection.put_file(local, secret.placed)
+                finally:
+                    os.unlink(local)
+        except Exception:
+            self._low_level_execute_command("rm -rf '%s'" % folder, sudoable=False)
+            raise
+        return runner.run(steps)
 
     def _failure(self, runner, out, step, argv, changed, lost=False):
         rc = step.rc if step is not None else out.rc

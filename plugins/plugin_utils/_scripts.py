@@ -51,13 +51,16 @@ class SecretFile(Secret):
     removed) before the file is written inside it; the directory is removed in a ``finally`` block.
     """
 
-    def __init__(self, value: str, name: str, shown: str = "(temporary file)"):
+    def __init__(self, value: str, name: str, shown: str = "(temporary file)", placed=None):
         if "\n" in value or "\r" in value:
             raise ValueError("a secret file holds one line")
         if not re.match(r"^[A-Za-z0-9-]{8,64}$", name or ""):
             raise ValueError("not a temporary file name: %r" % (name,))
         super().__init__(value, shown)
         self.name = name
+        # the file's path when it was already copied to the target (connections without standard input): the
+        # script then only uses it, and removes its folder when it ends
+        self.placed = placed
 
     def __repr__(self) -> str:
         return "SecretFile(%r)" % self.name
@@ -181,7 +184,7 @@ def stdin_args(steps):
         if isinstance(argv, (Listing, Service)):
             continue
         for arg in argv:
-            if isinstance(arg, Secret) and arg not in found:
+            if isinstance(arg, Secret) and not getattr(arg, "placed", None) and arg not in found:
                 found.append(arg)
     return found
 
@@ -212,15 +215,36 @@ def _posix_service(step):
             "</dev/null; r=$?" % (exports, step.action, name, name, step.action))
 
 
-def _posix_secret_files(secrets):
-    """Lines that write each SecretFile's value into a file only root can read, removed when the script ends."""
+def _placed_folders(steps):
+    found = []
+    for argv in steps:
+        if isinstance(argv, (Listing, Service)):
+            continue
+        for arg in argv:
+            if isinstance(arg, SecretFile) and arg.placed and arg.placed.rsplit("/", 1)[0] not in found:
+                found.append(arg.placed.rsplit("/", 1)[0])
+    return found
+
+
+def _posix_secret_files(secrets, placed=()):
+    """Lines that write each SecretFile's value into a file only root can read, removed when the script ends.
+
+    A value that should have come on standard input but did not (a connection that drops it) stops the script
+    before anything runs, with the marker ``##arcguard:nostdin``. ``placed``: folders of files copied to the
+    target beforehand, removed too.
+    """
     files = [(i, s) for i, s in enumerate(secrets) if isinstance(s, SecretFile)]
-    if not files:
+    if not files and not placed:
         return []
-    names = " ".join('"$C%d"' % i for i, _s in files)
+    names = " ".join(['"$C%d"' % i for i, _s in files])
+    removal = ("rm -f %s; " % names if files else "") + ("rm -rf %s; " % " ".join(posix_quote(d) for d in placed)
+                                                        if placed else "")
     lines = ["umask 077", "P="] + ["C%d=" % i for i, _s in files]
-    lines.append("trap 'rm -f %s' EXIT" % names)
-    lines.append("trap 'rm -f %s; if [ -n \"$P\" ]; then kill \"$P\" 2>/dev/null; fi; exit 143' HUP INT TERM" % names)
+    lines.append("trap %s EXIT" % posix_quote(removal.rstrip("; ")))
+    lines.append("trap %s HUP INT TERM" % posix_quote(removal + 'if [ -n "$P" ]; then kill "$P" 2>/dev/null; fi; '
+                                                      'exit 143'))
+    for index, _secret in files:
+        lines.append('if [ -z "$S%d" ]; then echo %s; exit 1; fi' % (index, posix_quote(MARK + "nostdin")))
     for index, _secret in files:
         lines.append('C%d=$(mktemp "${TMPDIR:-/tmp}/arcguard-secret-XXXXXXXXXX") || { echo %s; exit 1; }'
                      % (index, posix_quote(MARK + "tempfile")))
@@ -254,7 +278,7 @@ def _after_step(step, services, relaxed, shell):
 def _words(argv, secrets, quote, secret_ref, file_ref):
     """The arguments as shell words: literals quoted, stdin-carried values as ``secret_ref % index``, the
     paths of secret files as ``file_ref % index``."""
-    return " ".join(file_ref % secrets.index(a) if isinstance(a, SecretFile) else
+    return " ".join((quote(a.placed) if a.placed else file_ref % secrets.index(a)) if isinstance(a, SecretFile) else
                     secret_ref % secrets.index(a) if isinstance(a, Secret) else quote(a) for a in argv)
 
 
@@ -268,7 +292,7 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     services = any(isinstance(s, Service) for s in steps)
     for index, _secret in enumerate(secrets):
         lines.append("IFS= read -r S%d || true" % index)
-    lines.extend(_posix_secret_files(secrets))
+    lines.extend(_posix_secret_files(secrets, _placed_folders(steps)))
     if executable:
         lines.append("A=%s" % posix_quote(executable))
         lines.append('if [ ! -x "$A" ]; then echo %s; exit %d; fi' % (posix_quote(MARK + "missing"), MISSING_RC))

@@ -330,3 +330,30 @@ def test_module_documentation_matches_the_argument_spec():
     spec = test_docs.spec("azcmagent_connect")
     assert {name for name, entry in spec.items() if entry.get("no_log")} == {"service_principal_secret",
                                                                              "access_token"}
+
+
+def test_posix_without_standard_input_runs_nothing(tmp_path):
+    exe = capture_exe(tmp_path)
+    steps = connect.plan_steps("connect", options(), "linux")
+    script = scripts.build_script("sh", steps, exe)
+    proc = subprocess.run(["/bin/sh", "-c", script], input=b"", capture_output=True, check=False,
+                          env=dict(os.environ, TMPDIR=str(tmp_path)))
+    result = scripts.ScriptResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+    assert proc.returncode == 1 and scripts.MARK + "nostdin" in result.preamble_stdout and result.steps == []
+    assert not os.path.exists(str(tmp_path / "cap.argv"))
+    assert not [n for n in os.listdir(tmp_path) if n.startswith("arcguard-secret-")]
+
+
+def test_posix_with_a_copied_file_uses_it_and_removes_its_folder(tmp_path):
+    exe = capture_exe(tmp_path)
+    folder = tmp_path / "arcguard-secret-abc"
+    folder.mkdir(mode=0o700)
+    (folder / "config0.json").write_text('{"service-principal-secret": "s3cret"}\n')
+    steps = connect.plan_steps("connect", options(), "linux")
+    steps[0][2].placed = str(folder / "config0.json")
+    assert scripts.stdin_data(steps) is None
+    script = scripts.build_script("sh", steps, exe)
+    proc = subprocess.run(["/bin/sh", "-c", script], capture_output=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert open(tmp_path / "cap.path").read().strip() == str(folder / "config0.json")
+    assert not folder.exists()
