@@ -160,6 +160,8 @@ class ActionModule(ActionBase):
                     self._connection.put_file(local, secret.placed)
                 finally:
                     os.unlink(local)
+            # the folder keeps others out already; the files get the mode they would have had
+            self._low_level_execute_command("chmod 600 %s" % " ".join("'%s'" % f.placed for f in files), sudoable=False)
         except Exception:
             self._low_level_execute_command("rm -rf '%s'" % folder, sudoable=False)
             raise
