@@ -53,6 +53,31 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
 
+class SecretFile(Secret):
+    """An argument that is the path of a temporary file holding ``value`` (one line), not the value itself.
+
+    The value travels on standard input like any Secret. POSIX: the file is made by ``mktemp`` under
+    ``umask 077`` and ``chmod 600`` before anything is written, and removed by a trap when the script ends
+    (normally, at a failing step or on HUP/INT/TERM). PowerShell: a fresh directory below ``%SystemRoot%\\Temp``
+    (``name`` is its random name) gets an ACL of SYSTEM and Administrators only (``icacls``, inheritance
+    removed) before the file is written inside it; the directory is removed in a ``finally`` block.
+    """
+
+    def __init__(self, value: str, name: str, shown: str = "(temporary file)", placed=None):
+        if "\n" in value or "\r" in value:
+            raise ValueError("a secret file holds one line")
+        if not re.match(r"^[A-Za-z0-9-]{8,64}$", name or ""):
+            raise ValueError("not a temporary file name: %r" % (name,))
+        super().__init__(value, shown)
+        self.name = name
+        # the file's path when it was already copied to the target (connections without standard input): the
+        # script then only uses it, and removes its folder when it ends
+        self.placed = placed
+
+    def __repr__(self) -> str:
+        return "SecretFile(%r)" % self.name
+
+
 class Listing:
     """A step that lists the folders below a directory (installed extensions), not an azcmagent call.
 
@@ -192,7 +217,7 @@ def stdin_args(steps):
         if isinstance(argv, (Listing, Service)):
             continue
         for arg in argv:
-            if isinstance(arg, Secret) and arg not in found:
+            if isinstance(arg, Secret) and not getattr(arg, "placed", None) and arg not in found:
                 found.append(arg)
     return found
 
@@ -260,6 +285,45 @@ def _posix_service(step):
             "</dev/null; r=$?" % (exports, step.action, name, name, step.action))
 
 
+def _placed_folders(steps):
+    found = []
+    for argv in steps:
+        if isinstance(argv, (Listing, Service)):
+            continue
+        for arg in argv:
+            if isinstance(arg, SecretFile) and arg.placed and arg.placed.rsplit("/", 1)[0] not in found:
+                found.append(arg.placed.rsplit("/", 1)[0])
+    return found
+
+
+def _posix_secret_files(secrets, placed=()):
+    """Lines that write each SecretFile's value into a file only root can read, removed when the script ends.
+
+    A value that should have come on standard input but did not (a connection that drops it) stops the script
+    before anything runs, with the marker ``##arcguard:nostdin``. ``placed``: folders of files copied to the
+    target beforehand, removed too.
+    """
+    files = [(i, s) for i, s in enumerate(secrets) if isinstance(s, SecretFile)]
+    if not files and not placed:
+        return []
+    names = " ".join(['"$C%d"' % i for i, _s in files])
+    removal = ("rm -f %s; " % names if files else "") + ("rm -rf %s; " % " ".join(posix_quote(d) for d in placed)
+                                                        if placed else "")
+    lines = ["umask 077", "P="] + ["C%d=" % i for i, _s in files]
+    lines.append("trap %s EXIT" % posix_quote(removal.rstrip("; ")))
+    lines.append("trap %s HUP INT TERM" % posix_quote(removal + 'if [ -n "$P" ]; then kill "$P" 2>/dev/null; fi; '
+                                                      'exit 143'))
+    for index, _secret in files:
+        lines.append('if [ -z "$S%d" ]; then echo %s; exit 1; fi' % (index, posix_quote(MARK + "nostdin")))
+    for index, _secret in files:
+        lines.append('C%d=$(mktemp "${TMPDIR:-/tmp}/arcguard-secret-XXXXXXXXXX") || { echo %s; exit 1; }'
+                     % (index, posix_quote(MARK + "tempfile")))
+        lines.append('chmod 600 "$C%d" || exit 1' % index)
+        lines.append('printf \'%%s\\n\' "$S%d" > "$C%d" || exit 1' % (index, index))
+        lines.append("S%d=" % index)
+    return lines
+
+
 # How each shell ends a step: remember how a service stop ended, record a failure (once services are
 # touched), or stop the script at a failure.
 _POSIX_AFTER = {"stopped": "X=$r", "record": 'if [ "$r" -ne 0 ]; then F=$r; fi',
@@ -281,9 +345,11 @@ def _after_step(step, services, relaxed, shell):
     return lines, relaxed
 
 
-def _words(argv, secrets, quote, secret_ref):
-    """The arguments as shell words: literals quoted, stdin-carried values as ``secret_ref % index``."""
-    return " ".join(secret_ref % secrets.index(a) if isinstance(a, Secret) else quote(a) for a in argv)
+def _words(argv, secrets, quote, secret_ref, file_ref):
+    """The arguments as shell words: literals quoted, stdin-carried values as ``secret_ref % index``, the
+    paths of secret files as ``file_ref % index``."""
+    return " ".join((quote(a.placed) if a.placed else file_ref % secrets.index(a)) if isinstance(a, SecretFile) else
+                    secret_ref % secrets.index(a) if isinstance(a, Secret) else quote(a) for a in argv)
 
 
 def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=None) -> str:
@@ -303,17 +369,18 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
     for index, _secret in enumerate(secrets):
         lines.append("IFS= read -r S%d || true" % index)
     for index, _line in enumerate(masked):
-        lines.append("IFS= read -r C%d || true" % index)
+        lines.append("IFS= read -r M%d || true" % index)
     env = ""
     if masked:
-        env = "AGT=\"$C0\" AGN=%d %s" % (len(masked) - 1, " ".join(
-            'AGJ%d="$C%d"' % (i, i + 1) for i in range(len(masked) - 1)))
+        env = "AGT=\"$M0\" AGN=%d %s" % (len(masked) - 1, " ".join(
+            'AGJ%d="$M%d"' % (i, i + 1) for i in range(len(masked) - 1)))
     lines.append("if ! command -v awk >/dev/null 2>&1; then echo %s; exit %d; fi"
                  % (posix_quote(MARK + "noawk"), MISSING_RC))
     lines.append("W=%s" % posix_quote(_POSIX_FILTER))
     # the agent's output, filtered; the agent itself gets none of our descriptors (3, 4: plumbing, 5: stdout)
     lines.append('w() { LC_ALL=C %s awk "$W"; }' % env if env else 'w() { LC_ALL=C awk "$W"; }')
     lines.append("exec 5>&1")
+    lines.extend(_posix_secret_files(secrets, _placed_folders(steps)))
     if executable:
         lines.append("A=%s" % posix_quote(executable))
         lines.append('if [ ! -x "$A" ]; then echo %s; exit %d; fi' % (posix_quote(MARK + "missing"), MISSING_RC))
@@ -347,8 +414,18 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
         elif isinstance(argv, Service):
             lines.append(_posix_service(argv))
         else:
-            lines.append('r=$( { { { %s"$A" %s 3>&- 4>&- 5>&-; echo $? >&4; printf x; printf x >&2; } 2>&3 '
-                         '| w >&5; } 3>&1 | w >&2; } 4>&1 )' % (prefix, _words(argv, secrets, posix_quote, '"$S%d"')))
+            words = _words(argv, secrets, posix_quote, '"$S%d"', '"$C%d"')
+            run = ('{ { { %s"$A" %s 3>&- 4>&- 5>&-; echo $? >&4; printf x; printf x >&2; } 2>&3 '
+                   '| w >&5; } 3>&1 | w >&2; }' % (prefix, words))
+            if any(isinstance(arg, SecretFile) for arg in argv):
+                # in the background, so that a signal runs the trap (removing the file) at once: a shell waiting
+                # for a foreground command handles signals only after that command ends; the exit code comes
+                # through a file of its own instead of a command substitution
+                lines.append('R=$(mktemp "${TMPDIR:-/tmp}/arcguard-rc-XXXXXXXXXX") || exit 1')
+                lines.append('%s 4>"$R" </dev/null & P=$!' % run)
+                lines.append('wait "$P"; P=; r=$(cat "$R"); rm -f "$R"')
+            else:
+                lines.append('r=$( %s 4>&1 )' % run)
             lines.append('[ -n "$r" ] || r=1')
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
                      % (MARK, number, MARK, number))
@@ -381,6 +458,27 @@ def ps_quote(arg: str) -> str:
     return "'" + "".join(out) + "'"
 
 
+# SYSTEM and BUILTIN\\Administrators by SID (names are localised), full control, inherited by what is inside
+PS_PRIVATE_ACL = ("/inheritance:r", "/grant:r", "*S-1-5-18:(OI)(CI)F", "*S-1-5-32-544:(OI)(CI)F")
+
+
+def _powershell_secret_files(files):
+    """Lines that make, per SecretFile, a directory only SYSTEM and Administrators can open, then the file in it."""
+    if not files:
+        return []
+    lines = ["$I = $env:SystemRoot + %s" % ps_quote("\\System32\\icacls.exe")]
+    for index, secret in files:
+        lines.append("$D%d = $env:SystemRoot + %s" % (index, ps_quote("\\Temp\\arcguard-" + secret.name)))
+        lines.append("if (Test-Path -LiteralPath $D%d) { Write-Output %s; exit 1 }" % (index, ps_quote(MARK + "tempfile")))
+        lines.append("$null = [System.IO.Directory]::CreateDirectory($D%d)" % index)
+        lines.append("& $I $D%d %s" % (index, " ".join(ps_quote(a) for a in PS_PRIVATE_ACL)))
+        lines.append("if ($LASTEXITCODE -ne 0) { Remove-Item -LiteralPath $D%d -Recurse -Force; Write-Output %s; "
+                     "exit 1 }" % (index, ps_quote(MARK + "tempfile")))
+        lines.append("$C%d = $D%d + %s" % (index, index, ps_quote("\\config.json")))
+        lines.append("[System.IO.File]::WriteAllText($C%d, $S[%d])" % (index, index))
+    return lines
+
+
 def powershell_script(steps, executable=None, timeout=None, keep_going=False, mask=None) -> str:
     """A PowerShell script that runs each step in order.
 
@@ -406,6 +504,8 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
         lines.append("$PT = %s + [regex]::Escape($S[%d]) + %s" % (ps_quote(_TEXT_LINE + "(.*?://)"), first,
                                                                    ps_quote("@(?=[^@]*$)")))
         lines.append("$RS = %s" % ps_quote("${1}" + SAME_TOKEN + "@"))
+    files = [(i, sec) for i, sec in enumerate(secrets) if isinstance(sec, SecretFile)]
+    lines.extend(_powershell_secret_files(files))
     if executable:
         lines.append("$A = %s" % ps_quote(executable))
     else:
@@ -437,7 +537,7 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
             body.append("%s-Service -Name %s" % (argv.action.capitalize(), ps_quote(argv.name)))
             body.append("if ($?) { $r = 0 }")
         else:
-            body.append("$O = @(& $A %s)" % _words(argv, secrets, ps_quote, "$S[%d]"))
+            body.append("$O = @(& $A %s)" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
             body.append("$r = $LASTEXITCODE")
             if mask:
                 body.append("$O = $O -creplace $PJ, $RS")
@@ -455,6 +555,13 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
         else:
             lines.extend(body)
     lines.append("exit $F" if services else "exit 0")
+    if files:
+        # everything after the files are written runs inside try, so that finally removes them
+        first = next(i for i, line in enumerate(lines) if line.startswith("$A = "))
+        body = lines[first:]
+        lines = lines[:first] + ["try {"] + ["  " + line for line in body] + ["} finally {"]
+        lines.extend("  Remove-Item -LiteralPath $D%d -Recurse -Force" % i for i, _sec in files)
+        lines.append("}")
     return "\r\n".join(lines) + "\r\n"
 
 

@@ -20,8 +20,11 @@ program and the MSVCRT rules for parsing them back.
 import argparse
 import base64
 import http.server
+import json
 import os
+import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +45,10 @@ NS = {
 }
 ACTION_PREFIX = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/"
 AGENT_PATH = "C:\\Program Files\\AzureConnectedMachineAgent\\azcmagent.exe"
+ICACLS_PATH = "C:\\Windows\\System32\\icacls.exe"
+# the only icacls grants emitted: SYSTEM and BUILTIN\Administrators, full control, inherited by files and folders
+ICACLS_GRANT = re.compile(r"^\*(S-1-5-18|S-1-5-32-544):\(OI\)\(CI\)F$")
+PRIVATE_SIDS = {"S-1-5-18", "S-1-5-32-544"}
 RECEIVE_WAIT = 15.0
 PS_PARSER = Parser(Language(tree_sitter_powershell.language()))
 
@@ -145,8 +152,47 @@ class Host:
         self.root = root
         self.agent_command = agent_command
         self.env = {"ProgramW6432": "C:\\Program Files", "ProgramFiles": "C:\\Program Files",
-                    "ProgramData": "C:\\ProgramData", "SystemDrive": "C:"}
+                    "ProgramData": "C:\\ProgramData", "SystemDrive": "C:", "SystemRoot": "C:\\Windows"}
         self.env.update(env or {})
+        self.files_log = os.path.join(root, "endpoint-files.log")
+        self.acl_file = os.path.join(root, ".endpoint-acls.json")
+
+    # -- file ACLs: what icacls set, kept beside the host's file system; every file event is logged
+    def acls(self):
+        try:
+            with open(self.acl_file) as handle:
+                return json.load(handle)
+        except (OSError, ValueError):
+            return {}
+
+    def set_acl(self, windows_path, grants):
+        acls = self.acls()
+        acls[windows_path.lower().rstrip("\\")] = {"protected": True, "grants": sorted(grants)}
+        with open(self.acl_file, "w") as handle:
+            json.dump(acls, handle)
+
+    def drop_acls(self, windows_path):
+        prefix = windows_path.lower().rstrip("\\")
+        acls = {k: v for k, v in self.acls().items() if k != prefix and not k.startswith(prefix + "\\")}
+        with open(self.acl_file, "w") as handle:
+            json.dump(acls, handle)
+
+    def private(self, windows_path):
+        """Can only SYSTEM and Administrators open this path (its own or the nearest protected folder's ACL)?"""
+        acls = self.acls()
+        path = windows_path.lower().rstrip("\\")
+        while path:
+            if path in acls:
+                return set(acls[path]["grants"]) <= PRIVATE_SIDS
+            if "\\" not in path:
+                break
+            path = path.rsplit("\\", 1)[0]
+        return False
+
+    def file_event(self, op, windows_path, **extra):
+        entry = dict({"op": op, "path": windows_path, "private": self.private(windows_path)}, **extra)
+        with open(self.files_log, "a") as handle:
+            handle.write(json.dumps(entry) + "\n")
 
     def local_path(self, windows_path):
         path = windows_path.replace("/", "\\")
@@ -198,7 +244,8 @@ class Interpreter:
                 raise Refused("a bare word with a quote in it: %r" % self.text(node))
             if node.type in ("expandable_string_literal", "expandable_here_string_literal", "sub_expression",
                              "script_block", "function_statement", "while_statement", "for_statement",
-                             "foreach_statement", "trap_statement", "try_statement", "redirection"):
+                             "foreach_statement", "trap_statement", "catch_clause", "catch_clauses",
+                             "redirection"):
                 self.refuse(node)
         try:
             for child in self.named(root):
@@ -225,6 +272,8 @@ class Interpreter:
             raise Exit(int(code))
         if kind == "if_statement":
             return self.if_statement(node)
+        if kind == "try_statement":
+            return self.try_statement(node)
         if kind == "pipeline":
             kids = self.named(node)
             if len(kids) != 1:
@@ -262,12 +311,35 @@ class Interpreter:
             for stmts in inner:
                 self.statements(stmts)
 
+    def try_statement(self, node):
+        """``try { ... } finally { ... }`` (no catch): the finally block runs however the try block ends."""
+        kinds = [c.type for c in node.children]
+        if kinds != ["try", "statement_block", "finally_clause"]:
+            self.refuse(node, "only try { } finally { } is emitted")
+        body = node.children[1]
+        final = next(c for c in node.children[2].children if c.type == "statement_block")
+        try:
+            for stmts in [c for c in self.named(body) if c.type == "statement_list"]:
+                self.statements(stmts)
+        finally:
+            for stmts in [c for c in self.named(final) if c.type == "statement_list"]:
+                self.statements(stmts)
+
     def assignment(self, node):
         kids = self.named(node)
         target = self.unwrap(kids[0])
         if target.type != "variable" or self.text(kids[1]) != "=":
             self.refuse(node)
         name = self.text(target)[1:].lower()
+        value_node = self.unwrap(kids[2])
+        if name == "null":
+            self.pipeline_value(kids[2])
+            return
+        if value_node.type == "pipeline":
+            chain = self.named(value_node)
+            inner = self.unwrap(self.named(chain[0])[0]) if chain and self.named(chain[0]) else None
+            if inner is not None and inner.type == "invokation_expression":
+                self.refuse(node, "a method's value is only assigned to $null")
         if name.startswith("env:"):
             self.refuse(node, "assigning environment variables is not emitted")
         self.vars[name] = self.pipeline_value(kids[2])
@@ -291,15 +363,49 @@ class Interpreter:
             return self.invoke(node)
         self.refuse(node)
 
-    def invoke(self, node):
-        # only [Console]::Error.WriteLine(<expr>)
-        if not self.text(node).startswith("[Console]::Error.WriteLine("):
-            self.refuse(node)
+    def invoke(self, node, as_value=False):
+        """``[Console]::Error.WriteLine(x)``, ``[System.IO.File]::WriteAllText(path, text)`` as statements;
+        ``[System.IO.Directory]::CreateDirectory(path)`` only as a value (assigned to ``$null``)."""
+        text = self.text(node)
         args = [c for c in self.named(node) if c.type == "argument_list"]
-        exprs = [c for c in walk(args[0]) if c.type == "argument_expression"] if args else []
-        if len(exprs) != 1:
+        exprs = []
+        if args:
+            lists = [c for c in self.named(args[0]) if c.type == "argument_expression_list"]
+            exprs = [c for c in self.named(lists[0]) if c.type == "argument_expression"] if lists else []
+        for method, count, value_only in (("[Console]::Error.WriteLine(", 1, False),
+                                          ("[System.IO.File]::WriteAllText(", 2, False),
+                                          ("[System.IO.Directory]::CreateDirectory(", 1, True)):
+            if text.startswith(method):
+                break
+        else:
             self.refuse(node)
-        self.stderr.append(self.to_text(self.value(exprs[0])) + "\r\n")
+        if len(exprs) != count or value_only != as_value:
+            self.refuse(node)
+        values = [self.value(e) for e in exprs]
+        if method.startswith("[Console]"):
+            self.stderr.append(self.to_text(values[0]) + "\r\n")
+            return None
+        if any(not isinstance(v, str) or not v for v in values[:1]):
+            self.refuse(node, "a path that is not a string")
+        if self.dry:
+            return "DirectoryInfo" if as_value else None
+        path = values[0]
+        local = self.host.local_path(path)
+        if method.startswith("[System.IO.Directory]"):
+            os.makedirs(local, exist_ok=True)
+            self.host.file_event("mkdir", path)
+            return "DirectoryInfo"
+        if not os.path.isdir(os.path.dirname(local)):
+            raise Exit(self.terminating("Could not find a part of the path '%s'." % path))
+        with open(local, "w", encoding="utf-8", newline="") as handle:  # .NET's default: UTF-8 without BOM
+            handle.write(self.to_text(values[1]))
+        self.host.file_event("write", path, size=len(self.to_text(values[1]).encode("utf-8")))
+        return None
+
+    def terminating(self, message):
+        """A .NET exception outside try/catch: PowerShell prints it and the script goes on; we stop (exit 1)."""
+        self.stderr.append("Exception calling the method: \"%s\"\r\n" % message)
+        return 1
 
     def truth(self, value):
         return bool(value)
@@ -377,7 +483,9 @@ class Interpreter:
                 return self.creplace(node, self.value(kids[0]), kids[2])
             return self.value(kids[0]) != self.value(kids[2])
         if kind == "invokation_expression":
-            return self.regex_escape(node)
+            if self.text(node).startswith("[regex]::Escape("):
+                return self.regex_escape(node)
+            return self.invoke(node, as_value=True)
         if kind == "command":
             return self.command(node, emit=False)
         self.refuse(node)
@@ -463,6 +571,27 @@ class Interpreter:
             if not self.dry:
                 self.service(name.split("-")[0].lower(), service)
             return None
+        if name == "Remove-Item":
+            flags = [self.text(i) for i in items]
+            if len(items) != 4 or flags[0] != "-LiteralPath" or flags[2:] != ["-Recurse", "-Force"]:
+                self.refuse(node, "only Remove-Item -LiteralPath X -Recurse -Force is emitted")
+            path = self.value(items[1])
+            if not isinstance(path, str) or not path:
+                self.refuse(node, "a path that is not a string")
+            if self.dry:
+                return None
+            local = self.host.local_path(path)
+            if os.path.isdir(local):
+                shutil.rmtree(local)
+            elif os.path.exists(local):
+                os.unlink(local)
+            else:
+                self.stderr.append("Remove-Item : Cannot find path '%s' because it does not exist.\r\n" % path)
+                self.last_ok = False
+                return None
+            self.host.drop_acls(path)
+            self.host.file_event("remove", path)
+            return None
         if name == "Write-Output":
             if len(items) != 1:
                 self.refuse(node)
@@ -524,6 +653,8 @@ class Interpreter:
 
     def native(self, program, args, capture=False):
         """Run the agent. ``capture``: its output lines are the value (as in @(& $A ...)), not written out."""
+        if program.lower() == ICACLS_PATH.lower():
+            return self.icacls(args)
         if self.dry:
             self.last_exit = 0
             return [] if capture else None
@@ -548,6 +679,28 @@ class Interpreter:
         self.last_exit = proc.returncode
         self.last_ok = proc.returncode == 0
         return captured if capture else None
+
+    def icacls(self, args):
+        """``icacls PATH /inheritance:r /grant:r SID:(OI)(CI)F ...``: the one form emitted; recorded per path."""
+        if len(args) < 4 or args[1:3] != ["/inheritance:r", "/grant:r"] or not all(
+                ICACLS_GRANT.match(a) for a in args[3:]):
+            raise Refused("icacls is only called as PATH /inheritance:r /grant:r *SID:(OI)(CI)F...: %r" % args)
+        self.last_exit = 0
+        self.last_ok = True
+        if self.dry:
+            return None
+        path = args[0]
+        if not os.path.exists(self.host.local_path(path)):
+            self.stderr.append("%s: The system cannot find the file specified.\r\n"
+                               "Successfully processed 0 files; Failed processing 1 files\r\n" % path)
+            self.last_exit = 2
+            self.last_ok = False
+            return None
+        self.host.set_acl(path, [ICACLS_GRANT.match(a).group(1) for a in args[3:]])
+        self.host.file_event("acl", path)
+        self.stdout.append("processed file: %s\r\nSuccessfully processed 1 files; Failed processing 0 files\r\n"
+                           % path)
+        return None
 
 
 _DOTNET_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f", " ": "\\ "}

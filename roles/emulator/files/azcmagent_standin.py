@@ -603,32 +603,7 @@ class Agent:
         return out
 
     def cmd_show(self, args, opts):
-        connected = self.control.get("connected", "Connected")
-        info = {
-            "resourceName": self.control.get("resource_name", "standin-host"),
-            "resourceGroup": "rg-arc", "subscriptionId": "00000000-0000-0000-0000-000000000000",
-            "tenantId": "00000000-0000-0000-0000-000000000000", "location": "westeurope",
-            "resourceId": "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-arc/providers/"
-                          "Microsoft.HybridCompute/machines/standin-host",
-            "agentVersion": self.version_text, "status": connected,
-            "lastHeartbeat": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "services": self.services(),
-        }
-        if self.version < (1, 31, 0, 0):
-            self.require_elevated()
-        if opts["json"]:
-            self.say(json.dumps(info))
-            return 0
-        rows = [("Resource Name", info["resourceName"]), ("Resource Group Name", info["resourceGroup"]),
-                ("Resource Id", info["resourceId"]), ("Subscription ID", info["subscriptionId"]),
-                ("Tenant ID", info["tenantId"]), ("Location", info["location"]),
-                ("Agent Version", info["agentVersion"]), ("Agent Status", info["status"]),
-                ("Agent Last Heartbeat", info["lastHeartbeat"])]
-        for svc in info["services"]:
-            rows.append((svc["displayName"], "%s (%s)" % (svc["status"], svc["serviceName"])))
-        for key, value in rows:
-            self.say("%-39s : %s" % (key, value))
-        return 0
+        return Connection(self).show(args, opts)
 
     def cmd_extension(self, sub, args, opts):
         if self.version < (1, 39, 0, 0):
@@ -668,10 +643,620 @@ class Agent:
         raise Fail(23, "unknown extension command %r (list, remove)" % sub)
 
 
+# ------------------------------------------------------------------ connection: connect, disconnect, show
+#
+# Plays `azcmagent connect`, `disconnect` and `show` as the reference documents them (sections 1-3). The
+# connection is kept in standin-connection.json next to localconfig.json. Without that file the control
+# file's "connected" key says the state (default Connected, to a fixed resource: what the stand-in always
+# showed). Every point the reference leaves open is a variant (CONNECTION_VARIANTS).
+
+GUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+RESOURCE_NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,54}$")
+REGION_RE = re.compile(r"^[a-z][a-z0-9]{2,39}$")
+CLOUDS = ("AzureCloud", "AzureUSGovernment", "AzureChinaCloud", "AzureStackCloud")
+LEGACY_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+
+# flag -> (long name, takes a value); the connect and disconnect flags of the reference's tables
+CONNECT_FLAGS = {
+    "access-token": True, "automanage-profile": True, "cloud": True, "correlation-id": True,
+    "enable-automatic-upgrade": False, "ignore-network-check": False, "location": True,
+    "private-link-scope": True, "gateway-id": True, "resource-group": True, "resource-name": True,
+    "service-principal-id": True, "service-principal-cert": True, "service-principal-cert-thumbprint": True,
+    "service-principal-secret": True, "subscription-id": True, "tags": True, "tenant-id": True,
+    "use-device-code": False, "use-azcli": False, "user-tenant-id": True,
+}
+DISCONNECT_FLAGS = {
+    "access-token": True, "force-local-only": False, "service-principal-id": True, "service-principal-cert": True,
+    "service-principal-cert-thumbprint": True, "service-principal-secret": True, "use-device-code": False,
+    "use-azcli": False, "user-tenant-id": True, "tenant-id": True,
+}
+COMMON_FLAGS = {"config": True, "help": False, "json": False, "log-stderr": False, "no-color": False,
+                "verbose": False}
+SHORT_FLAGS = {
+    "connect": {"-l": "location", "-g": "resource-group", "-n": "resource-name", "-i": "service-principal-id",
+                "-p": "service-principal-secret", "-s": "subscription-id", "-t": "tenant-id"},
+    "disconnect": {"-f": "force-local-only", "-i": "service-principal-id", "-p": "service-principal-secret"},
+}
+COMMON_SHORT = {"-h": "help", "-j": "json", "-v": "verbose"}
+SECRET_FLAGS = ("service-principal-secret", "access-token")
+
+CONNECTION_VARIANTS = {
+    "show_json_keys": "camel",          # show --json keys: camel (resourceName...), id_caps (resourceID,
+                                        # subscriptionID, tenantID, resourceGroupName), display ("Resource Name")
+    "show_json_empty": "empty",         # unset fields in show --json: empty (""), null, absent
+    "missing_param_rc": 16,             # exit code for a missing mandatory flag (AZCM0016 has no exit row): 16 or 23
+    "config_unknown_keys": "error",     # a --config key that is no flag of the command: error (23) or ignore
+    "config_tags": "any",               # tags in a --config file: any (string or object), string, object
+    "disconnect_tenant_id": "accept",   # disconnect --tenant-id: accept or reject (23, unknown flag)
+    "disconnect_when_disconnected": "error",  # disconnect on a disconnected agent: error (63) or ok
+    "already_connected_output": "resource_id",  # AZCM0067 text: resource_id (names it) or plain
+}
+
+CODE_NAMES = {
+    12: "Invalid access token", 16: "Missing mandatory parameter", 18: "Administrative privileges required",
+    19: "Configuration file not found", 20: "Unknown region", 23: "Invalid arguments", 26: "Network error",
+    41: "Failed to obtain access token", 42: "Failed to create Azure resource", 43: "Failed to Delete Resource",
+    44: "Resource already exists", 62: "Failed to connect machine to Azure", 63: "Failed to disconnect machine",
+    67: "Machine already connected", 68: "Unable to fetch subscription ID",
+}
+
+
+class AzFail(Fail):
+    """A connect/disconnect failure, printed in the captured layout (Exit Code line, help link, FATAL line)."""
+
+    def __init__(self, code, message):
+        super().__init__(code, message)
+
+
+def load_config_file(path):
+    """A --config file: JSON, or YAML (a flat mapping of scalars; the only shape the reference implies)."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            text = handle.read()
+    except FileNotFoundError:
+        raise Fail(19, "The path to the configuration file is incorrect: %s" % path)
+    except OSError as exc:
+        raise Fail(19, "cannot read the configuration file %s: %s" % (path, exc))
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        try:
+            doc = json.loads(stripped)
+        except ValueError as exc:
+            raise Fail(23, "the configuration file %s is not valid JSON: %s" % (path, exc))
+        if not isinstance(doc, dict):
+            raise Fail(23, "the configuration file %s must hold key-value pairs" % path)
+        return doc
+    return parse_flat_yaml(text, path)
+
+
+def _yaml_scalar(raw, path):
+    raw = raw.strip()
+    if raw.startswith('"'):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            raise Fail(23, "the configuration file %s has a bad double-quoted value: %s" % (path, raw))
+    if raw.startswith("'"):
+        if not raw.endswith("'") or len(raw) < 2:
+            raise Fail(23, "the configuration file %s has a bad single-quoted value: %s" % (path, raw))
+        return raw[1:-1].replace("''", "'")
+    if " #" in raw:
+        raw = raw.split(" #", 1)[0].rstrip()
+    if raw in ("true", "True", "TRUE"):
+        return True
+    if raw in ("false", "False", "FALSE"):
+        return False
+    if raw in ("", "~", "null"):
+        return None
+    return raw
+
+
+def parse_flat_yaml(text, path):
+    doc = {}
+    current = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#") or line.strip() in ("---", "..."):
+            continue
+        indented = line[:1] in (" ", "\t")
+        match = re.match(r"^\s*([A-Za-z0-9_.-]+|\"[^\"]+\"|'[^']+')\s*:(?:\s+(.*))?$", line)
+        if not match:
+            raise Fail(23, "the configuration file %s is neither JSON nor YAML key-value pairs (line %d)"
+                       % (path, number))
+        key = match.group(1).strip("\"'")
+        value = match.group(2)
+        if indented:
+            if current is None:
+                raise Fail(23, "the configuration file %s: unexpected indentation (line %d)" % (path, number))
+            doc[current][key] = _yaml_scalar(value or "", path)
+            continue
+        if value is None or not value.strip():
+            doc[key] = {}
+            current = key
+            continue
+        current = None
+        doc[key] = _yaml_scalar(value, path)
+    return doc
+
+
+def parse_tags(text):
+    """`Name=Value,Other='with spaces'` -> dict (AZCM0013 in the historic docs: invalid tags)."""
+    tags = {}
+    if not text.strip():
+        return tags
+    parts, buf, quote = [], "", False
+    for ch in text:
+        if ch == "'":
+            quote = not quote
+            buf += ch
+        elif ch == "," and not quote:
+            parts.append(buf)
+            buf = ""
+        else:
+            buf += ch
+    if quote:
+        raise Fail(23, "invalid tags %r: unbalanced single quote" % text)
+    parts.append(buf)
+    for part in parts:
+        name, eq, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not eq or not name.strip("'"):
+            raise Fail(23, "invalid tags %r: use TagName=TagValue pairs separated by commas" % text)
+        tags[name.strip("'")] = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == "'" else value
+    return tags
+
+
+def parse_connection_args(command, argv):
+    """Flags of connect/disconnect (long, short, --flag=value) and the common ones: (flags, positional)."""
+    allowed = dict(CONNECT_FLAGS if command == "connect" else DISCONNECT_FLAGS)
+    allowed.update(COMMON_FLAGS)
+    shorts = dict(COMMON_SHORT)
+    shorts.update(SHORT_FLAGS[command])
+    flags, positional = {}, []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a == command and command not in positional:
+            positional.append(a)
+            i += 1
+            continue
+        name, value, inline = None, None, False
+        if a.startswith("--"):
+            name, eq, value = a[2:].partition("=")
+            inline = bool(eq)
+        elif a in shorts:
+            name = shorts[a]
+        elif a.startswith("-") and len(a) > 1:
+            raise Fail(23, "unknown shorthand flag: %r in %s" % (a[1:], a))
+        else:
+            positional.append(a)
+            i += 1
+            continue
+        if name not in allowed:
+            raise Fail(23, "unknown flag: --%s" % name)
+        if allowed[name]:
+            if not inline:
+                if i + 1 >= len(argv):
+                    raise Fail(23, "flag needs an argument: --%s" % name)
+                value = argv[i + 1]
+                i += 1
+            flags[name] = value
+        else:
+            if inline and value.lower() not in ("true", "false"):
+                raise Fail(23, "invalid argument %r for --%s: must be true or false" % (value, name))
+            flags[name] = (value.lower() == "true") if inline else True
+        i += 1
+    return flags, positional
+
+
+class Connection:
+    """The agent's connection to Azure: connect, disconnect, show."""
+
+    FIELDS = ("resourceName", "resourceGroup", "resourceNamespace", "resourceId", "subscriptionId", "tenantId",
+              "vmId", "correlationId", "vmUuid", "location", "cloud")
+
+    def __init__(self, agent):
+        self.agent = agent
+        self.variants = dict(CONNECTION_VARIANTS)
+        self.variants.update({k: v for k, v in (agent.control.get("variants") or {}).items()
+                              if k in CONNECTION_VARIANTS})
+        self.stream_err = False
+
+    # ------------------------------------------------------------ state
+    def path(self):
+        return os.path.join(self.agent.config_dir(), "standin-connection.json")
+
+    def read(self):
+        try:
+            with open(self.path(), encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            data = None
+        except (OSError, ValueError) as exc:
+            raise Fail(70, "unable to read the agent's connection state: %s" % exc)
+        if data is None:
+            status = self.agent.control.get("connected", "Connected")
+            if status == "Disconnected":
+                data = {"status": "Disconnected"}
+            else:
+                data = {"status": status, "resourceName": self.agent.control.get("resource_name", "standin-host"),
+                        "resourceGroup": "rg-arc", "subscriptionId": LEGACY_SUBSCRIPTION,
+                        "tenantId": LEGACY_SUBSCRIPTION, "location": "westeurope", "cloud": "AzureCloud"}
+                data["resourceId"] = resource_id(data["subscriptionId"], data["resourceGroup"], "standin-host")
+        if data.get("status") == "Connected" and self.agent.faults.get("expired"):
+            data = dict(data, status="Expired")
+        return data
+
+    def write(self, data):
+        directory = self.agent.config_dir()
+        os.makedirs(directory, exist_ok=True)
+        tmp = os.path.join(directory, ".standin-connection.%d.tmp" % os.getpid())
+        with open(tmp, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, sort_keys=True)
+        os.replace(tmp, self.path())
+
+    # ------------------------------------------------------------ output
+    def info(self, text):
+        line = "INFO    %s" % text
+        (self.agent.warn if self.stream_err else self.agent.say)(line)
+
+    def fatal(self, code, message):
+        name = CODE_NAMES.get(code, EXIT_TEXT.get(code, "error"))
+        emit = self.agent.warn if self.stream_err else self.agent.say
+        emit("INFO    Exit Code:  AZCM%04d: %s" % (code, name))
+        emit("INFO    For troubleshooting, see https://aka.ms/arc/azcmerror")
+        emit("FATAL   %s" % message)
+        return code
+
+    # ------------------------------------------------------------ inputs
+    def inputs(self, command, argv, log_extra):
+        flags, positional = parse_connection_args(command, argv)
+        if positional[1:] if positional and positional[0] == command else positional:
+            raise Fail(23, "%s takes no arguments, got %s" % (command, " ".join(positional[1:])))
+        self.stream_err = bool(flags.get("log-stderr"))
+        if command == "disconnect" and "tenant-id" in flags and self.variants["disconnect_tenant_id"] == "reject":
+            raise Fail(23, "unknown flag: --tenant-id")
+        merged = {}
+        if flags.get("config"):
+            path = self.local_path(flags["config"])
+            log_extra["config_file"] = self.describe_file(path)
+            doc = load_config_file(path)
+            allowed = dict(CONNECT_FLAGS if command == "connect" else DISCONNECT_FLAGS)
+            allowed.update(COMMON_FLAGS)
+            for key, value in doc.items():
+                key = str(key)
+                if key.startswith("--"):
+                    key = key[2:]
+                if key not in allowed or key == "config":
+                    if self.variants["config_unknown_keys"] == "ignore":
+                        continue
+                    raise Fail(23, "unknown key %r in the configuration file %s" % (key, path))
+                if key == "tags":
+                    value = self.config_tags(value, path)
+                elif allowed[key]:
+                    if isinstance(value, bool) or value is None or isinstance(value, (dict, list)):
+                        raise Fail(23, "invalid value for %r in the configuration file %s" % (key, path))
+                    value = str(value)
+                else:
+                    if isinstance(value, str) and value.lower() in ("true", "false"):
+                        value = value.lower() == "true"
+                    if not isinstance(value, bool):
+                        raise Fail(23, "%r in the configuration file %s must be true or false" % (key, path))
+                merged[key] = value
+            log_extra["config_keys"] = sorted(merged)
+        merged.update({k: v for k, v in flags.items() if k != "config"})  # the command line wins
+        return merged
+
+    def local_path(self, path):
+        """A Windows path (C:\\X\\Y) below the stand-in's root on the Windows flavour; other paths as they are."""
+        if self.agent.flavour == "windows" and re.match(r"^[A-Za-z]:\\", path):
+            return self.agent.path(*[p for p in path[3:].split("\\") if p])
+        return path
+
+    def describe_file(self, path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            return {"path": path, "exists": False}
+        return {"path": path, "exists": True, "mode": "%04o" % (st.st_mode & 0o7777), "uid": st.st_uid,
+                "gid": st.st_gid}
+
+    def config_tags(self, value, path):
+        mode = self.variants["config_tags"]
+        if isinstance(value, dict) and mode in ("any", "object"):
+            return {str(k): "" if v is None else str(v) for k, v in value.items()}
+        if isinstance(value, str) and mode in ("any", "string"):
+            return value
+        raise Fail(23, "invalid tags in the configuration file %s" % path)
+
+    def credentials(self, opts, tenant):
+        """Check the authentication flags as connect does; returns the method used."""
+        methods = [m for m in ("service-principal-id", "access-token", "use-device-code", "use-azcli") if opts.get(m)]
+        if len(methods) > 1:
+            raise Fail(23, "only one authentication method may be given, got %s"
+                       % ", ".join("--" + m for m in methods))
+        secrets = [k for k in ("service-principal-secret", "service-principal-cert",
+                               "service-principal-cert-thumbprint") if opts.get(k)]
+        if secrets and not opts.get("service-principal-id"):
+            raise Fail(23, "--%s needs --service-principal-id" % secrets[0])
+        known = self.agent.control.get("credentials")
+        if opts.get("service-principal-id"):
+            if not tenant:
+                raise Fail(int(self.variants["missing_param_rc"]),
+                           "Missing mandatory parameter: --tenant-id is required with a service principal")
+            if len(secrets) != 1:
+                raise Fail(23, "a service principal needs exactly one of --service-principal-secret, "
+                               "--service-principal-cert or --service-principal-cert-thumbprint")
+            if secrets[0] == "service-principal-cert-thumbprint" and self.agent.flavour != "windows":
+                raise Fail(3, "--service-principal-cert-thumbprint is only supported on Windows")
+            if secrets[0] == "service-principal-cert":
+                cert = opts["service-principal-cert"]
+                if not os.path.isfile(cert):
+                    raise AzFail(41, "Failed to acquire authorization token from SPN: cannot read the certificate "
+                                     "file %s" % cert)
+            if known is not None and secrets[0] == "service-principal-secret":
+                expected = (known.get("service_principals") or {}).get(opts["service-principal-id"])
+                if expected is None:
+                    raise AzFail(41, "Application with identifier '%s' wasn't found in the directory '%s'."
+                                 % (opts["service-principal-id"], tenant))
+                if not credential_matches(expected, opts["service-principal-secret"]):
+                    raise AzFail(41, "Failed to acquire authorization token from SPN: Invalid client secret is "
+                                     "provided")
+            return "service_principal"
+        if opts.get("access-token"):
+            token = opts["access-token"]
+            if known is not None and not any(credential_matches(t, token) for t in known.get("access_tokens") or []):
+                raise AzFail(12, "The access token is invalid or expired")
+            return "access_token"
+        if opts.get("use-azcli"):
+            if self.agent.version < (1, 59, 0, 0):
+                raise Fail(23, "unknown flag: --use-azcli")
+            raise AzFail(41, "Failed to acquire authorization token: the Azure CLI is not signed in (run az login)")
+        # device code: the default on Linux and Windows Server core; no one signs in on a test host
+        self.info("To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the "
+                  "code STANDIN0 to authenticate.")
+        raise AzFail(41, "Failed to acquire authorization token device flow: the device code expired before "
+                         "anyone signed in")
+
+    # ------------------------------------------------------------ commands
+    def connect(self, argv, log_extra):
+        agent = self.agent
+        agent.require_elevated()
+        opts = self.inputs("connect", argv, log_extra)
+        if opts.get("help"):
+            agent.say("Usage:\n  azcmagent connect [flags]")
+            return 0
+        missing = [f for f in ("subscription-id", "resource-group", "location") if not opts.get(f)]
+        if missing:
+            raise Fail(int(self.variants["missing_param_rc"]),
+                       "Missing mandatory parameter: %s" % ", ".join("--" + m for m in missing))
+        handle = agent.lock()
+        try:
+            current = self.read()
+            if current.get("status") in ("Connected", "Expired"):
+                text = "The machine is already connected to Azure. Run azcmagent disconnect to remove the current " \
+                       "connection, then try again."
+                if self.variants["already_connected_output"] == "resource_id":
+                    text += " Resource ID=%s" % current.get("resourceId", "")
+                raise AzFail(67, text)
+            cloud = opts.get("cloud") or "AzureCloud"
+            if cloud not in CLOUDS:
+                raise Fail(23, "The cloud is invalid: %s. Specify a supported cloud: %s"
+                           % (cloud, ", ".join(CLOUDS[:3])))
+            location = opts["location"]
+            regions = agent.control.get("regions")
+            if (regions is not None and location not in regions) or (regions is None and not REGION_RE.match(location)):
+                raise AzFail(20, "An unknown region was specified: %s" % location)
+            if opts.get("correlation-id") and not GUID_RE.match(opts["correlation-id"]):
+                raise Fail(23, "The correlation ID specified is not a valid GUID: %s" % opts["correlation-id"])
+            name = opts.get("resource-name") or agent.control.get("hostname") or socket_hostname()
+            if not RESOURCE_NAME_RE.match(name) or name[-1] in "-_":
+                raise Fail(23, "invalid resource name %r: use only alphanumeric characters, hyphens, and/or "
+                               "underscores; the name can't end with a hyphen or underscore" % name)
+            tags = opts.get("tags") or {}
+            if isinstance(tags, str):
+                tags = parse_tags(tags)
+            for key in ("private-link-scope", "gateway-id", "automanage-profile"):
+                if opts.get(key) and not opts[key].startswith("/"):
+                    raise Fail(23, "--%s must be a resource ID, got %r" % (key, opts[key]))
+            tenant = opts.get("tenant-id") or agent.control.get("default_tenant") or ""
+            self.info("Connecting machine to Azure... This might take a few minutes.")
+            self.info("Cloud: %s" % cloud)
+            self.info("Testing connectivity to endpoints that are needed to connect to Azure... This might take a "
+                      "few minutes.")
+            method = self.credentials(opts, tenant)
+            log_extra["auth"] = method
+            subscription = opts["subscription-id"]
+            if not GUID_RE.match(subscription):
+                found = (agent.control.get("subscriptions") or {}).get(subscription)
+                if not found:
+                    raise AzFail(68, "Unable to fetch the subscription ID of %r. Retry the command with the "
+                                     "subscription GUID." % subscription)
+                subscription = found
+            hang = float(agent.faults.get("hang_connect") or 0)
+            if hang:  # log now: a stand-in killed while it hangs never logs its end
+                log_invocation(agent, argv, None, time.time(), dict(log_extra, phase="hanging"))
+                time.sleep(hang)
+            if agent.fault_applies("fail_connect", "*"):
+                spec = agent.faults["fail_connect"]
+                rc = int(spec.get("rc", 62)) if isinstance(spec, dict) else 62
+                message = (spec.get("message") if isinstance(spec, dict) else None) or \
+                    "An error occurred while connecting the server (injected fault)"
+                raise AzFail(rc, message)
+            if name.lower() in [n.lower() for n in agent.control.get("existing_resources") or []]:
+                raise AzFail(44, "A resource with the same name already exists: %s" % name)
+            rid = resource_id(subscription, opts["resource-group"], name)
+            correlation = opts.get("correlation-id") or pseudo_guid(rid + "c")
+            self.info("Creating resource in Azure...                 Correlation ID=%s Resource ID=%s"
+                      % (correlation, rid))
+            state = {"status": "Connected", "resourceName": name, "resourceGroup": opts["resource-group"],
+                     "resourceNamespace": "Microsoft.HybridCompute", "resourceId": rid,
+                     "subscriptionId": subscription, "tenantId": tenant or pseudo_guid(subscription + "t"),
+                     "vmId": pseudo_guid(rid), "correlationId": correlation, "vmUuid": pseudo_guid(rid + "u"),
+                     "location": location, "cloud": cloud, "tags": tags,
+                     "privateLinkScope": opts.get("private-link-scope", ""), "gatewayId": opts.get("gateway-id", ""),
+                     "auth": method, "connectedAt": time.time()}
+            self.write(state)
+        finally:
+            if handle:
+                handle.close()
+        self.info("Connected machine to Azure")
+        self.info("Machine overview page: %s" % portal_page(state))
+        if opts.get("json"):
+            agent.say(json.dumps({"status": "success", "resourceId": rid, "portalPageUrl": portal_page(state)}))
+        return 0
+
+    def disconnect(self, argv, log_extra):
+        agent = self.agent
+        agent.require_elevated()
+        opts = self.inputs("disconnect", argv, log_extra)
+        if opts.get("help"):
+            agent.say("Usage:\n  azcmagent disconnect [flags]")
+            return 0
+        handle = agent.lock()
+        try:
+            current = self.read()
+            if current.get("status") == "Disconnected" and self.variants["disconnect_when_disconnected"] == "error":
+                raise AzFail(63, "The machine is not connected to Azure")
+            if not opts.get("force-local-only"):
+                method = self.credentials(opts, current.get("tenantId") or opts.get("tenant-id") or "")
+                log_extra["auth"] = method
+                if agent.fault_applies("fail_disconnect", "*"):
+                    spec = agent.faults["fail_disconnect"]
+                    rc = int(spec.get("rc", 43)) if isinstance(spec, dict) else 43
+                    raise AzFail(rc, (spec.get("message") if isinstance(spec, dict) else None) or
+                                 "Message: The scope '%s' cannot perform delete operation because following scope(s) "
+                                 "are locked. Please remove the lock and try again. Code: ScopeLocked "
+                                 "httpStatusCode:409" % current.get("resourceId", ""))
+            self.write({"status": "Disconnected"})
+        finally:
+            if handle:
+                handle.close()
+        self.info("Disconnected machine from Azure")
+        if opts.get("json"):
+            agent.say(json.dumps({"status": "success"}))
+        return 0
+
+    def show_info(self):
+        state = self.read()
+        connected = state.get("status") != "Disconnected"
+        info = {field: (state.get(field, "") if connected else "") for field in self.FIELDS}
+        if connected and not info["resourceNamespace"]:
+            info["resourceNamespace"] = "Microsoft.HybridCompute"
+        info.update(agentVersion=self.agent.version_text, status=state.get("status", "Disconnected"),
+                    lastHeartbeat=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) if connected else "",
+                    httpsProxy="", services=self.agent.services(),
+                    portalPage=portal_page(state) if connected else "")
+        return info
+
+    def show(self, args, opts):
+        agent = self.agent
+        if agent.version < (1, 31, 0, 0):
+            agent.require_elevated()
+        info = self.show_info()
+        rows = [("Resource Name", "resourceName"), ("Resource Group Name", "resourceGroup"),
+                ("Resource Namespace", "resourceNamespace"), ("Resource Id", "resourceId"),
+                ("Subscription ID", "subscriptionId"), ("Tenant ID", "tenantId"), ("VM ID", "vmId"),
+                ("Correlation ID", "correlationId"), ("VM UUID", "vmUuid"), ("Location", "location"),
+                ("Cloud", "cloud"), ("Agent Version", "agentVersion"), ("Agent Logfile", None),
+                ("Agent Status", "status"), ("Agent Last Heartbeat", "lastHeartbeat"),
+                ("Agent Error Code", None), ("Agent Error Details", None), ("Agent Error Timestamp", None),
+                ("Using HTTPS Proxy", "httpsProxy"), ("Proxy Bypass List", None), ("Upstream Proxy", None),
+                ("Gateway URL", None), ("Cloud Provider", None)]
+        logfile = os.path.join(agent.log_dir(), "himds.log")
+        if agent.flavour == "windows":
+            logfile = "C:\\ProgramData\\AzureConnectedMachineAgent\\Log\\himds.log"
+        elif agent.root == "/":
+            logfile = "/var/opt/azcmagent/log/himds.log"
+        extra = {"Agent Logfile": logfile, "Cloud Provider": "N/A"}
+        if args:
+            wanted = []
+            for arg in args:
+                hit = [r for r in rows if arg.lower() in (r[0].lower(), (r[1] or "").lower())]
+                if not hit:
+                    raise Fail(23, "unknown property %r" % arg)
+                wanted.extend(hit)
+            rows = wanted
+        if opts["json"]:
+            doc = self.json_doc(info, rows if args else None)
+            agent.say(json.dumps(doc))
+            return 0
+        for title, key in rows:
+            value = info.get(key, "") if key else extra.get(title, "")
+            agent.say(("%-39s : %s" % (title, value)).rstrip() if value == "" else "%-39s : %s" % (title, value))
+        if not args:
+            agent.say("Dependent Service Status")
+            for svc in info["services"]:
+                label = "  %s (%s)" % (svc["displayName"], svc["serviceName"])
+                status = svc["status"]
+                if agent.flavour == "linux":
+                    status = "active" if status == "running" else "inactive"
+                agent.say("%-39s : %s" % (label, status))
+            agent.say(("%-39s : %s" % ("Portal Page", info["portalPage"])).rstrip())
+        return 0
+
+    def json_doc(self, info, rows):
+        style = self.variants["show_json_keys"]
+        empty = self.variants["show_json_empty"]
+        names = {"resourceName": "Resource Name", "resourceGroup": "Resource Group Name",
+                 "resourceNamespace": "Resource Namespace", "resourceId": "Resource Id",
+                 "subscriptionId": "Subscription ID", "tenantId": "Tenant ID", "vmId": "VM ID",
+                 "correlationId": "Correlation ID", "vmUuid": "VM UUID", "location": "Location", "cloud": "Cloud",
+                 "agentVersion": "Agent Version", "lastHeartbeat": "Agent Last Heartbeat",
+                 "httpsProxy": "Using HTTPS Proxy", "portalPage": "Portal Page"}
+        id_caps = {"resourceId": "resourceID", "subscriptionId": "subscriptionID", "tenantId": "tenantID",
+                   "resourceGroup": "resourceGroupName", "vmId": "vmID", "correlationId": "correlationID"}
+        keep = None if rows is None else {r[1] for r in rows if r[1]}
+        doc = {}
+        for key, value in info.items():
+            if keep is not None and key not in keep:
+                continue
+            if key not in ("status", "services") and value == "":
+                if empty == "absent":
+                    continue
+                if empty == "null":
+                    value = None
+            if style == "display" and key in names:
+                key = names[key]
+            elif style == "id_caps":
+                key = id_caps.get(key, key)
+            doc[key] = value
+        return doc
+
+
+def credential_matches(expected, given):
+    """A known credential, as itself or as ``sha256:<hex>`` (so that a test host's files need not hold it)."""
+    import hashlib
+    if isinstance(expected, str) and expected.startswith("sha256:"):
+        return hashlib.sha256(given.encode("utf-8")).hexdigest() == expected[len("sha256:"):]
+    return expected == given
+
+
+def resource_id(subscription, group, name):
+    return "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.HybridCompute/machines/%s" % (
+        subscription, group, name)
+
+
+def portal_page(state):
+    if not state.get("resourceId"):
+        return ""
+    return "https://portal.azure.com/#@%s/resource%s/overview" % (state.get("tenantId", ""), state["resourceId"])
+
+
+def pseudo_guid(seed):
+    import hashlib
+    digest = hashlib.sha256(seed.encode("utf-8")).hexdigest()
+    return "%s-%s-%s-%s-%s" % (digest[:8], digest[8:12], digest[12:16], digest[16:20], digest[20:32])
+
+
+def socket_hostname():
+    import socket
+    return socket.gethostname().split(".")[0] or "localhost"
+
+
 def parse_args(argv):
     """Split cobra-style flags from positional arguments."""
     opts = {"json": False, "add": False, "remove": False, "verbose": False, "help": False, "name": None,
-            "config": None, "log_stderr": False, "no_color": False}
+            "config": None, "log_stderr": False, "no_color": False, "os": False}
     args = []
     i = 0
     while i < len(argv):
@@ -693,6 +1278,8 @@ def parse_args(argv):
             opts["log_stderr"] = True
         elif a == "--no-color":
             opts["no_color"] = True
+        elif a == "--os":
+            opts["os"] = True
         elif a in ("--name", "--config", "-n"):
             if i + 1 >= len(argv):
                 raise Fail(23, "flag needs an argument: %s" % a)
@@ -728,7 +1315,18 @@ Flags:
   -v, --verbose      Show verbose logging"""
 
 
-def run(agent, argv):
+def run(agent, argv, log_extra=None):
+    log_extra = {} if log_extra is None else log_extra
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first in ("connect", "disconnect"):
+        hang = float(agent.faults.get("hang_seconds") or 0)
+        if hang:
+            time.sleep(hang)
+        connection = Connection(agent)
+        try:
+            return getattr(connection, first)(argv, log_extra)
+        except AzFail as exc:
+            return connection.fatal(exc.code, exc.message)
     args, opts = parse_args(argv)
     if opts["config"]:
         if not os.path.exists(opts["config"]):
@@ -757,15 +1355,17 @@ def run(agent, argv):
         if not rest:
             raise Fail(23, "extension needs a subcommand: list, remove")
         return agent.cmd_extension(rest[0], rest[1:], opts)
-    if command in ("check", "connect", "disconnect"):
+    if command == "check":
         raise Fail(3, "%s is not supported by the stand-in" % command)
     raise Fail(23, "unknown command \"%s\" for \"azcmagent\"" % command)
 
 
-def log_invocation(agent, argv, rc, start):
+def log_invocation(agent, argv, rc, start, extra=None):
     try:
         os.makedirs(os.path.dirname(agent.log_path), exist_ok=True)
-        line = json.dumps({"argv": argv, "rc": rc, "pid": os.getpid(), "start": start, "end": time.time()}) + "\n"
+        entry = {"argv": argv, "rc": rc, "pid": os.getpid(), "start": start, "end": time.time()}
+        entry.update(extra or {})
+        line = json.dumps(entry) + "\n"
         fd = os.open(agent.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, line.encode("utf-8"))
@@ -866,8 +1466,9 @@ def main(argv=None):
     agent = Agent(os.environ)
     rc = 0
     as_json = "-j" in argv or "--json" in argv
+    extra = {}
     try:
-        rc = run(agent, argv)
+        rc = run(agent, argv, extra)
     except Fail as exc:
         rc = exc.code
         code = "AZCM%04d" % exc.code
@@ -881,7 +1482,7 @@ def main(argv=None):
         rc = 2
         agent.warn("AZCM0002: internal error: %s" % exc)
     agent.flush()
-    log_invocation(agent, argv, rc, start)
+    log_invocation(agent, argv, rc, start, extra)
     return rc
 
 
