@@ -18,11 +18,12 @@ import math
 # Arguments passed through, unchanged, to the shared Azure client (_azure.list_machines).
 AZURE_OPTIONS = ("subscriptions", "management_groups", "auth_source", "client_id", "secret", "tenant",
                  "cloud", "arm_endpoint", "authority_host")
-WATCH_OPTIONS = ("profile", "profile_by_tag", "profiles", "interval", "include_statuses", "repeat_after")
+WATCH_OPTIONS = ("profile", "profile_by_tag", "profiles", "interval", "include_statuses", "repeat_after", "timeout")
 DEFAULT_INTERVAL = 300
 MIN_INTERVAL = 30
 DEFAULT_REPEAT_AFTER = 3600
 DEFAULT_STATUSES = ("Connected",)
+DEFAULT_TIMEOUT = 120
 # Test-only: an environment variable of this name lowers MIN_INTERVAL (the source reads it, logs a warning).
 TEST_MIN_INTERVAL_ENV = "ARCGUARD_DRIFT_TEST_MIN_INTERVAL"
 
@@ -113,6 +114,7 @@ def parse_args(args, builtin_profiles, min_interval=MIN_INTERVAL):
         "known_profiles": known_profiles,
         "interval": _seconds(args, "interval", DEFAULT_INTERVAL, min_interval),
         "repeat_after": _seconds(args, "repeat_after", DEFAULT_REPEAT_AFTER, 0),
+        "timeout": _seconds(args, "timeout", DEFAULT_TIMEOUT, 1),
         "include_statuses": {s.lower() for s in statuses},
         "azure": {k: args[k] for k in AZURE_OPTIONS if args.get(k) is not None},
     }
@@ -208,12 +210,17 @@ class DriftTracker:
     - drift not sent before, or different from what was sent (other differences or another profile), or the
       same as sent ``repeat_after`` seconds ago or more: one ``arc_drift`` event;
     - a machine sent as drifted that is now compliant: one ``arc_drift_resolved`` event, then forgotten;
-    - a machine not in this poll (disconnected, filtered out, deleted) keeps its record until ``repeat_after``
-      passes, so a machine that flaps between Connected and Disconnected is not re-sent each time.
+    - a machine not in this poll (disconnected, filtered out, deleted) keeps its record: when it is back, the
+      same drift is not re-sent before ``repeat_after`` and compliant settings still produce the resolved
+      event. Records of machines absent for ``forget_after`` seconds (a week, or ``repeat_after`` if longer)
+      are dropped, so deleted machines do not pile up.
     """
+
+    FORGET_AFTER = 7 * 86400
 
     def __init__(self, repeat_after):
         self.repeat_after = repeat_after
+        self.forget_after = max(repeat_after, self.FORGET_AFTER)
         self.sent = {}   # key -> {"signature", "at", "profile", "differences"}
 
     def observe(self, now, evaluated):
@@ -225,16 +232,18 @@ class DriftTracker:
                 continue
             seen.add(key)
             record = self.sent.get(key)
+            if record is not None:
+                record["seen"] = now
             if differences:
                 signature = _signature(profile, differences)
                 if record is None or record["signature"] != signature or now - record["at"] >= self.repeat_after:
-                    self.sent[key] = {"signature": signature, "at": now, "profile": profile,
+                    self.sent[key] = {"signature": signature, "at": now, "seen": now, "profile": profile,
                                       "differences": [dict(d) for d in differences]}
                     events.append(drift_event(machine, profile, differences))
             elif record is not None:
                 del self.sent[key]
                 events.append(resolved_event(machine, profile, record["differences"]))
-        for key in [k for k, r in self.sent.items() if k not in seen and now - r["at"] >= self.repeat_after]:
+        for key in [k for k, r in self.sent.items() if k not in seen and now - r["seen"] >= self.forget_after]:
             del self.sent[key]
         return events
 

@@ -130,6 +130,13 @@ options:
       - Seconds before the same, unchanged drift of a machine is sent again.
     type: int
     default: 3600
+  timeout:
+    description:
+      - Seconds one poll (sign-in and every page of the query, throttling waits included) may take. A poll
+        that takes longer is logged as failed and retried with backoff; the next attempt waits for the
+        query still running instead of starting a second one.
+    type: int
+    default: 120
 """
 
 EXAMPLES = r"""
@@ -189,8 +196,18 @@ def _collection_importable():
 
 _collection_importable()
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _drift  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._profiles import PROFILES  # noqa: E402
+
+try:
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub as _scrub  # noqa: E402
+except ImportError:  # before the secrets helpers moved out of the runner
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import scrub as _scrub  # noqa: E402
+
+# where azure-identity and the collection's inventory take secrets from, besides the secret argument
+SECRET_ENV = ("AZURE_CLIENT_SECRET", "AZURE_SECRET", "AZURE_PASSWORD", "AZURE_CLIENT_CERTIFICATE_PASSWORD")
 
 
 def _min_interval():
@@ -206,22 +223,117 @@ def _min_interval():
 
 
 def settings_from(args):
-    """The validated settings, or DriftArgumentError naming the argument."""
-    return _drift.parse_args(args, PROFILES, _min_interval())
+    """The validated settings, or DriftArgumentError naming the argument. Nothing is sent to Azure."""
+    settings = _drift.parse_args(args, PROFILES, _min_interval())
+    try:
+        _azure.settings(settings["azure"])
+    except _azure.AzureError as exc:
+        raise _drift.DriftArgumentError(str(exc)) from None
+    # each profile that may be used, resolved as the lockdown role resolves it (bad options fail here)
+    names = [settings["profile"]] if settings["profile"] else sorted(settings["profiles"])
+    for name in names:
+        for os_type in ("linux", "windows"):
+            try:
+                _arcmachine.differences({"profile": name, "profiles": settings["profiles"]}, os_type, {})
+            except ValueError as exc:
+                raise _drift.DriftArgumentError(str(exc)) from None
+    return settings
+
+
+class _Watch:
+    """One running source: the tracker, the secrets to keep out of logs, what was already logged."""
+
+    def __init__(self, settings):
+        self.settings = settings
+        self.tracker = _drift.DriftTracker(settings["repeat_after"])
+        self.secrets = [s for s in [settings["azure"].get("secret")] + [os.environ.get(n) for n in SECRET_ENV]
+                        if s]
+        self.noted = {}
+        self.failures = 0
+
+    def clean(self, text):
+        return _scrub(" ".join(str(text).split()), self.secrets)
+
+    def debug(self, message):
+        LOG.debug("%s: %s", SOURCE, self.clean(message))
+
+    def failed(self, why):
+        self.failures += 1
+        delay = _drift.retry_delay(self.failures, self.settings["interval"])
+        level = logging.WARNING if self.failures < 3 else logging.ERROR
+        LOG.log(level, "%s: Azure query failed (attempt %d): %s; retrying in %s s", SOURCE, self.failures,
+                self.clean(why), _drift._fmt(round(delay, 3)))
+        return delay
+
+    def note_skipped(self, skipped, seen):
+        for machine, reason in skipped:
+            key = str(machine.get("resource_id") or machine.get("name")).lower()
+            if self.noted.get(key) == reason:
+                continue
+            self.noted[key] = reason
+            level = logging.DEBUG if reason == "untagged" else logging.WARNING
+            LOG.log(level, "%s: %s skipped: %s", SOURCE, machine.get("name"), self.clean(reason))
+        for key in [k for k in self.noted if k not in seen]:
+            del self.noted[key]
+
+    def events(self, machines, now):
+        evaluated, skipped = _drift.evaluate(self.settings, machines, _arcmachine.differences)
+        self.note_skipped(skipped, {str(m.get("resource_id") or m.get("name")).lower() for m, _r in skipped})
+        events = self.tracker.observe(now, evaluated)
+        drifted = sum(1 for _m, _p, d in evaluated if d)
+        LOG.info("%s: %d machine(s), %d compared, %d drifted; %d event(s)", SOURCE, len(machines), len(evaluated),
+                 drifted, len(events))
+        return events
+
+
+def _retrieve(future):
+    if not future.cancelled():
+        future.exception()
 
 
 async def main(queue, args):
-    """Poll Azure and put drift events on ``queue`` until cancelled."""
+    """Poll Azure and put drift events on ``queue`` until cancelled; a bad argument raises at once."""
     try:
+        _azure.require_sdk()
         settings = settings_from(args)
     except _drift.DriftArgumentError as exc:
         raise _drift.DriftArgumentError("%s: %s" % (SOURCE, exc)) from None
+    except _azure.AzureSdkMissing as exc:
+        raise _azure.AzureSdkMissing("%s: %s" % (SOURCE, exc)) from None
+    watch = _Watch(settings)
     LOG.info("%s: watching %s every %s s", SOURCE,
-             "profile %s" % settings["profile"] if settings["profile"] else "the profile in tag %s" % settings["tag"],
-             _drift._fmt(settings["interval"]))
-    tracker = _drift.DriftTracker(settings["repeat_after"])
-    raise NotImplementedError("the Azure client is not wired up yet")  # pragma: no cover
-    await queue.put(tracker)  # pragma: no cover
+             "profile %s" % settings["profile"] if settings["profile"] else "the profile named by tag %s"
+             % settings["tag"], _drift._fmt(settings["interval"]))
+    loop = asyncio.get_running_loop()
+    pending = None  # a query that outlived its timeout keeps its thread; the next attempt waits for it
+    while True:
+        started = loop.time()
+        if pending is None or pending.done():
+            pending = asyncio.ensure_future(asyncio.to_thread(_azure.list_machines, dict(settings["azure"]),
+                                                              watch.debug))
+            pending.add_done_callback(_retrieve)
+        try:
+            machines, warnings = await asyncio.wait_for(asyncio.shield(pending), settings["timeout"])
+        except asyncio.TimeoutError:
+            await asyncio.sleep(watch.failed("no answer within %s s (timeout)" % _drift._fmt(settings["timeout"])))
+            continue
+        except _azure.AzureError as exc:
+            pending = None
+            await asyncio.sleep(watch.failed(exc))
+            continue
+        except Exception as exc:  # the SDK's own exception types: logged and retried, never the end of the watch
+            pending = None
+            await asyncio.sleep(watch.failed("%s: %s" % (type(exc).__name__, exc)))
+            continue
+        pending = None
+        if watch.failures:
+            LOG.info("%s: Azure answered again after %d failed attempt(s)", SOURCE, watch.failures)
+            watch.failures = 0
+        for warning in warnings:
+            LOG.warning("%s: %s", SOURCE, watch.clean(warning))
+        for event in watch.events(machines, time.monotonic()):
+            await queue.put(event)
+        await asyncio.sleep(max(0.0, settings["interval"] - (loop.time() - started)))
 
 
 if __name__ == "__main__":
