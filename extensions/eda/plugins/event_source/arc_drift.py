@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 import time
 
 DOCUMENTATION = r"""
@@ -286,6 +287,45 @@ class _Watch:
         return events
 
 
+def _quiet_sdk():
+    """The Azure SDK logs every HTTP request at INFO: kept to warnings unless a level was set for it."""
+    for name in ("azure.core.pipeline.policies.http_logging_policy", "azure.identity"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
+def _in_thread(func, *args):
+    """``func(*args)`` in a daemon thread of its own, as a future of the running loop.
+
+    Not the loop's default executor: a query that hangs must not hold up the shutdown of ansible-rulebook
+    (asyncio waits for the default executor's threads when the loop ends).
+    """
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(result, error):
+        if not future.done():
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(result)
+
+    def work():
+        try:
+            result, error = func(*args), None
+        except Exception as exc:  # handed to the loop, which logs and retries it
+            result, error = None, exc
+        try:
+            loop.call_soon_threadsafe(settle, result, error)
+        except RuntimeError:   # the loop has ended meanwhile: nobody waits for this answer
+            pass
+
+    threading.Thread(target=work, name="arc_drift Azure query", daemon=True).start()
+    future.add_done_callback(_retrieve)
+    return future
+
+
 def _retrieve(future):
     if not future.cancelled():
         future.exception()
@@ -301,6 +341,7 @@ async def main(queue, args):
     except _azure.AzureSdkMissing as exc:
         raise _azure.AzureSdkMissing("%s: %s" % (SOURCE, exc)) from None
     watch = _Watch(settings)
+    _quiet_sdk()
     LOG.info("%s: watching %s every %s s", SOURCE,
              "profile %s" % settings["profile"] if settings["profile"] else "the profile named by tag %s"
              % settings["tag"], _drift._fmt(settings["interval"]))
@@ -309,9 +350,7 @@ async def main(queue, args):
     while True:
         started = loop.time()
         if pending is None or pending.done():
-            pending = asyncio.ensure_future(asyncio.to_thread(_azure.list_machines, dict(settings["azure"]),
-                                                              watch.debug))
-            pending.add_done_callback(_retrieve)
+            pending = _in_thread(_azure.list_machines, dict(settings["azure"]), watch.debug)
         try:
             machines, warnings = await asyncio.wait_for(asyncio.shield(pending), settings["timeout"])
         except asyncio.TimeoutError:
