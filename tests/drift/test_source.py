@@ -450,3 +450,37 @@ def test_minimum_interval_without_the_test_switch(fake, monkeypatch):
     monkeypatch.delenv("ARCGUARD_DRIFT_TEST_MIN_INTERVAL")
     with pytest.raises(ValueError, match="interval must be at least 30 seconds, got 29"):
         asyncio.run(SOURCE["main"](QueueDouble(), args_for(fake, interval=29)))
+
+
+# ------------------------------------------------------------------------------------------------ documentation
+
+def test_documentation_schema_and_code_agree():
+    import yaml
+    import jsonschema
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _drift as drift
+
+    doc = yaml.safe_load(SOURCE["DOCUMENTATION"])
+    schema_path = os.path.join(os.path.dirname(SOURCE_PATH), "schemas", "arc_drift.json")
+    with open(schema_path) as handle:
+        schema = json.load(handle)
+    names = set(drift.AZURE_OPTIONS) | set(drift.WATCH_OPTIONS)
+    assert set(doc["options"]) == names
+    assert set(schema["properties"]) == names
+    defaults = {"interval": drift.DEFAULT_INTERVAL, "repeat_after": drift.DEFAULT_REPEAT_AFTER,
+                "timeout": drift.DEFAULT_TIMEOUT, "include_statuses": list(drift.DEFAULT_STATUSES), "profiles": {}}
+    for name, value in defaults.items():
+        assert doc["options"][name]["default"] == value, name
+        assert schema["properties"][name]["default"] == value, name
+    assert schema["properties"]["interval"]["minimum"] == drift.MIN_INTERVAL
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
+    assert schema["properties"]["auth_source"]["enum"] == list(azure.AUTH_SOURCES)
+    assert schema["properties"]["cloud"]["enum"] == list(azure.CLOUDS)
+    validator = jsonschema.Draft202012Validator(schema)
+    for rulebook in yaml.safe_load(SOURCE["EXAMPLES"]):
+        args = rulebook["sources"][0]["arcguard.azcmagent.arc_drift"]
+        if isinstance(args.get("profiles"), str):
+            args["profiles"] = {}
+        validator.validate(args)
+        SOURCE["settings_from"](args)
+    assert list(validator.iter_errors({"profile": "esu", "profile_by_tag": {"tag": "t"}}))
+    assert list(validator.iter_errors({"profile": "esu", "interval": 10}))

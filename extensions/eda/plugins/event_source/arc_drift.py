@@ -89,7 +89,7 @@ options:
     type: str
   profile:
     description:
-      - The lockdown profile every watched machine must match: a built-in profile
+      - The lockdown profile every watched machine must match, a built-in profile
         (see the arcguard.azcmagent.lockdown role) or one of O(profiles).
       - Exactly one of O(profile) and O(profile_by_tag) is required.
     type: str
@@ -108,8 +108,8 @@ options:
         required: true
   profiles:
     description:
-      - User-defined profiles, in the same format as the lockdown role's C(lockdown_profiles)
-        (C({name: {description: ..., options: {...}}})), merged with the built-in ones (yours win).
+      - "User-defined profiles, in the same format as the lockdown role's C(lockdown_profiles)
+        (C({name: {description: ..., options: {...}}})), merged with the built-in ones (yours win)."
       - Use the same variable for the source and for the playbook that enforces the profile.
     type: dict
     default: {}
