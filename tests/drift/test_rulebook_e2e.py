@@ -73,7 +73,7 @@ def test_rulebook_puts_the_lockdown_back(tmp_path):
     other_exe = fleet.make_host(str(other))
     # both hosts locked down to defender first, as the lockdown playbook left them
     for agent in (exe, other_exe):
-        for args in (["extensions.allowlist", AMA, MDE], ["guestconfiguration.enabled", "false"],
+        for args in (["extensions.allowlist", AMA + "," + MDE], ["guestconfiguration.enabled", "false"],
                      ["incomingconnections.enabled", "false"]):
             subprocess.run([agent, "config", "set"] + args, check=True, capture_output=True)
     assert arcmachine.differences({"profile": "defender"}, "linux", agent_settings(exe)) == []
@@ -116,7 +116,7 @@ def test_rulebook_puts_the_lockdown_back(tmp_path):
             assert "PLAY [" not in output()
 
             # root on web01 weakens the agent; the agent reports it to Azure
-            subprocess.run([exe, "config", "set", "extensions.allowlist", AMA, MDE, SCRIPT], check=True,
+            subprocess.run([exe, "config", "set", "extensions.allowlist", ",".join([AMA, MDE, SCRIPT])], check=True,
                            capture_output=True)
             subprocess.run([exe, "config", "set", "guestconfiguration.enabled", "true"], check=True,
                            capture_output=True)
