@@ -144,7 +144,7 @@ def settings(options):
         "secret": _text(options.get("secret")),
         "tenant": _text(options.get("tenant")),
     }
-    if source == "auto" and (out["secret"] or (out["client_id"] and out["tenant"])):
+    if source == "auto" and out["secret"]:
         missing = [n for n in ("client_id", "secret", "tenant") if not out[n]]
         if missing:
             raise AzureError("signing in with a client secret needs client_id, secret and tenant; missing: %s"
