@@ -7,7 +7,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: arc
 short_description: Azure Arc-enabled servers as an inventory, from Azure Resource Graph
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Lists every C(Microsoft.HybridCompute/machines) resource (Azure Arc-enabled server) of the given
     subscriptions and management groups, or of everything the identity can read when both are empty, with one
@@ -152,13 +152,13 @@ import re
 from ansible.errors import AnsibleParserError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible.utils.display import Display
+from ansible.utils.unsafe_proxy import wrap_var
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
 
 display = Display()
 
-OPTION_NAMES = ("subscriptions", "management_groups", "auth_source", "client_id", "secret", "tenant", "cloud",
-                "arm_endpoint", "authority_host")
 HOSTNAME_SOURCES = {"machinefqdn": "machine_fqdn", "machine_fqdn": "machine_fqdn", "dnsfqdn": "dns_fqdn",
                     "dns_fqdn": "dns_fqdn", "name": "name"}
 
@@ -175,20 +175,6 @@ def snake(text):
 def host_vars(machine):
     """The arc_ host variables of one machine."""
     return {"arc_" + key: value for key, value in machine.items()}
-
-
-def selected(machine, statuses, os_types, tags):
-    if statuses and str(machine.get("status") or "").lower() not in statuses:
-        return False
-    if os_types and machine.get("os_type") not in os_types:
-        return False
-    have = machine.get("tags") or {}
-    for key, value in tags.items():
-        if key not in have:
-            return False
-        if value is not None and str(have[key]) != str(value):
-            return False
-    return True
 
 
 def ansible_host(machine, sources):
@@ -210,7 +196,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return super().verify_file(path) and path.endswith(("arc.yml", "arc.yaml"))
 
     def _azure_options(self):
-        return {name: self.get_option(name) for name in OPTION_NAMES}
+        return {name: self.get_option(name) for name in azure.OPTION_NAMES}
 
     def _fetch(self):
         options = self._azure_options()
@@ -252,7 +238,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._populate(machines)
 
     def _populate(self, machines):
-        statuses = [s.lower() for s in self.get_option("include_statuses") or []]
+        statuses = self.get_option("include_statuses") or []
         os_types = [o.lower() for o in self.get_option("include_os") or []]
         tags = self.get_option("tags") or {}
         strict = self.get_option("strict")
@@ -261,7 +247,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self.inventory.add_group(group)
         names = {}
         for machine in machines:
-            if not selected(machine, statuses, os_types, tags):
+            if not arcmachine.matches(machine, statuses, os_types, tags):
                 continue
             name = machine.get("name")
             if not name:
@@ -279,7 +265,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             if address:
                 variables["ansible_host"] = address
             for key, value in variables.items():
-                self.inventory.set_variable(name, key, value)
+                # what Azure sends is data, never a template (a tag value of "{{ ... }}" stays text)
+                self.inventory.set_variable(name, key, wrap_var(value))
             if machine.get("os_type") in ("linux", "windows"):
                 self.inventory.add_child("arc_" + machine["os_type"], name)
             if machine.get("status"):

@@ -157,6 +157,43 @@ def normalise_row(row, warnings=None):
     }
 
 
+def matches(machine, statuses=(), os_types=(), tags=None, names=()):
+    """Does a machine pass the filters? Statuses and names case-insensitive; all tags must match (a None value
+    only requires the tag)."""
+    statuses = {str(s).lower() for s in statuses or ()}
+    names = {str(n).lower() for n in names or ()}
+    if statuses and str(machine.get("status") or "").lower() not in statuses:
+        return False
+    if os_types and machine.get("os_type") not in set(os_types):
+        return False
+    if names and str(machine.get("name") or "").lower() not in names:
+        return False
+    have = machine.get("tags") or {}
+    for key, value in (tags or {}).items():
+        if key not in have or (value is not None and str(have[key]) != str(value)):
+            return False
+    return True
+
+
+def match(hosts, machines):
+    """({host: machine or None}, [machines no host matched]) for ``hosts`` = {inventory name: resource ID or None}.
+
+    A host with a resource ID (the inventory plugin's arc_resource_id) matches by ID (case-insensitive); any
+    other by resource name = inventory hostname, case-insensitive, so a static inventory works too.
+    """
+    by_id, by_name = {}, {}
+    for machine in machines:
+        by_id.setdefault(str(machine.get("resource_id") or "").lower(), machine)
+        by_name.setdefault(str(machine.get("name") or "").lower(), machine)
+    matched, used = {}, set()
+    for host, rid in hosts.items():
+        machine = by_id.get(str(rid).lower()) if rid else by_name.get(str(host).lower())
+        matched[host] = machine
+        if machine is not None:
+            used.add(id(machine))
+    return matched, [m for m in machines if id(m) not in used]
+
+
 # ------------------------------------------------------------------------------------------------ comparing
 
 def _resolve(options):
