@@ -78,10 +78,9 @@ options:
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - arcguard.azcmagent.azcmagent.controller_attributes
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller.
   check_mode:
     support: full
     description: Only reads.
@@ -91,10 +90,6 @@ attributes:
   idempotent:
     support: full
     description: Reports nothing as changed.
-  platform:
-    support: full
-    description: Runs on the controller.
-    platforms: [posix]
 seealso:
   - plugin: arcguard.azcmagent.arc
     plugin_type: inventory

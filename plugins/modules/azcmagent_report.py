@@ -87,10 +87,9 @@ options:
     type: str
     default: arc_resource_id
     version_added: 0.1.0
+extends_documentation_fragment:
+  - arcguard.azcmagent.azcmagent.controller_attributes
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller.
   check_mode:
     support: full
     description: Writes the reports in check mode too; it changes nothing on the hosts.
@@ -100,10 +99,6 @@ attributes:
   idempotent:
     support: full
     description: Reports nothing as changed.
-  platform:
-    support: full
-    description: Runs on the controller.
-    platforms: [posix]
 seealso:
   - module: arcguard.azcmagent.azcmagent_info
 """

@@ -21,10 +21,8 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 
-try:
-    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
-except ImportError:  # before the secrets helpers moved out of the planner
-    redact_url = planner.redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
 
 KEYS = ("name", "resource_id", "subscription_id", "resource_group", "location", "tags", "status", "agent_version",
         "os_type", "os_name", "os_version", "last_status_change", "machine_fqdn", "dns_fqdn", "agent_configuration")
@@ -196,21 +194,6 @@ def match(hosts, machines):
 
 # ------------------------------------------------------------------------------------------------ comparing
 
-def _resolve(options):
-    """The options with the profile (and overrides) merged in, validated as azcmagent_config does."""
-    try:
-        from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
-        resolve = profiles.resolve
-    except AttributeError:
-        resolve = None
-    from ansible_collections.arcguard.azcmagent.plugins.action.azcmagent_config import ActionModule
-    options = dict(options or {})
-    if resolve is not None:
-        return resolve(options, ActionModule.ARGUMENT_SPEC)
-    # until the profile merge moves out of the action plugin: the action's own code, not a copy
-    return ActionModule._with_profile(ActionModule.__new__(ActionModule), options)
-
-
 def compare(options, os_type, agent_configuration):
     """(differences, not_reported, warnings) of a lockdown against what Azure reports.
 
@@ -222,7 +205,7 @@ def compare(options, os_type, agent_configuration):
     if os_name not in ("linux", "windows"):
         raise planner.PlanError("Azure reports no OS type (linux or windows) for this machine, so the profile's "
                                 "extension aliases cannot be resolved")
-    args = _resolve(options)
+    args = profiles.resolve(dict(options or {}))
     desired = planner.desired_state(args, os_name)
     reported = dict(agent_configuration or {})
     not_reported = [p for p in desired.managed() if p not in reported]

@@ -16,10 +16,7 @@ from xml.sax.saxutils import escape, quoteattr
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 
-try:
-    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
-except ImportError:  # before the secrets helpers moved out of the planner
-    redact_url = planner.redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
 
 try:
     import jmespath
