@@ -38,7 +38,7 @@ def fleet():
                     "proxy.bypass": ["AAD", "ARM"]}},
         {"name": "web02", "subscription": SUB_A, "resource_group": "RG-Web", "os": "linux", "status": "Connected",
          "tags": {"env": "prod", "tier": "web"},
-         "config": {"extensions.allowlist": [AMA_LINUX], "guestconfiguration.enabled": True}},
+         "config": {"extensions.allowlist": [AMA_LINUX, MDE_LINUX], "guestconfiguration.enabled": True}},
         {"name": "DC01", "subscription": SUB_B, "resource_group": "rg-ad", "os": "windows", "status": "Connected",
          "tags": {"env": "prod", "tier": "dc"}, "machine_fqdn": "dc01.ad.corp",
          "config": {"extensions.allowlist": [AMA_WINDOWS, MDE_WINDOWS], "guestconfiguration.enabled": False,
