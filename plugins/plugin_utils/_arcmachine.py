@@ -21,10 +21,8 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 
-try:
-    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
-except ImportError:  # before the secrets helpers moved out of the planner
-    redact_url = planner.redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
 
 KEYS = ("name", "resource_id", "subscription_id", "resource_group", "location", "tags", "status", "agent_version",
         "os_type", "os_name", "os_version", "last_status_change", "machine_fqdn", "dns_fqdn", "agent_configuration")
@@ -157,22 +155,44 @@ def normalise_row(row, warnings=None):
     }
 
 
+def matches(machine, statuses=(), os_types=(), tags=None, names=()):
+    """Does a machine pass the filters? Statuses and names case-insensitive; all tags must match (a None value
+    only requires the tag)."""
+    statuses = {str(s).lower() for s in statuses or ()}
+    names = {str(n).lower() for n in names or ()}
+    if statuses and str(machine.get("status") or "").lower() not in statuses:
+        return False
+    if os_types and machine.get("os_type") not in set(os_types):
+        return False
+    if names and str(machine.get("name") or "").lower() not in names:
+        return False
+    have = machine.get("tags") or {}
+    for key, value in (tags or {}).items():
+        if key not in have or (value is not None and str(have[key]) != str(value)):
+            return False
+    return True
+
+
+def match(hosts, machines):
+    """({host: machine or None}, [machines no host matched]) for ``hosts`` = {inventory name: resource ID or None}.
+
+    A host with a resource ID (the inventory plugin's arc_resource_id) matches by ID (case-insensitive); any
+    other by resource name = inventory hostname, case-insensitive, so a static inventory works too.
+    """
+    by_id, by_name = {}, {}
+    for machine in machines:
+        by_id.setdefault(str(machine.get("resource_id") or "").lower(), machine)
+        by_name.setdefault(str(machine.get("name") or "").lower(), machine)
+    matched, used = {}, set()
+    for host, rid in hosts.items():
+        machine = by_id.get(str(rid).lower()) if rid else by_name.get(str(host).lower())
+        matched[host] = machine
+        if machine is not None:
+            used.add(id(machine))
+    return matched, [m for m in machines if id(m) not in used]
+
+
 # ------------------------------------------------------------------------------------------------ comparing
-
-def _resolve(options):
-    """The options with the profile (and overrides) merged in, validated as azcmagent_config does."""
-    try:
-        from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
-        resolve = profiles.resolve
-    except AttributeError:
-        resolve = None
-    from ansible_collections.arcguard.azcmagent.plugins.action.azcmagent_config import ActionModule
-    options = dict(options or {})
-    if resolve is not None:
-        return resolve(options, ActionModule.ARGUMENT_SPEC)
-    # until the profile merge moves out of the action plugin: the action's own code, not a copy
-    return ActionModule._with_profile(ActionModule.__new__(ActionModule), options)
-
 
 def compare(options, os_type, agent_configuration):
     """(differences, not_reported, warnings) of a lockdown against what Azure reports.
@@ -185,7 +205,7 @@ def compare(options, os_type, agent_configuration):
     if os_name not in ("linux", "windows"):
         raise planner.PlanError("Azure reports no OS type (linux or windows) for this machine, so the profile's "
                                 "extension aliases cannot be resolved")
-    args = _resolve(options)
+    args = profiles.resolve(dict(options or {}))
     desired = planner.desired_state(args, os_name)
     reported = dict(agent_configuration or {})
     not_reported = [p for p in desired.managed() if p not in reported]

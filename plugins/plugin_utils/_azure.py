@@ -112,6 +112,32 @@ def _https(name, value):
     return text
 
 
+# option -> environment variables that give its default (the inventory plugin's documentation names the same)
+ENVIRONMENT = {
+    "auth_source": ("ANSIBLE_AZURE_AUTH_SOURCE",),
+    "client_id": ("AZURE_CLIENT_ID",),
+    "secret": ("AZURE_SECRET", "AZURE_CLIENT_SECRET"),
+    "tenant": ("AZURE_TENANT", "AZURE_TENANT_ID"),
+    "cloud": ("AZURE_CLOUD_ENVIRONMENT",),
+    "arm_endpoint": ("AZURE_ARM_ENDPOINT",),
+    "authority_host": ("AZURE_AUTHORITY_HOST",),
+}
+OPTION_NAMES = ("subscriptions", "management_groups") + tuple(ENVIRONMENT)
+
+
+def with_environment(options, environ=None):
+    """The options with each unset one taken from its environment variable, as the inventory plugin does."""
+    environ = os.environ if environ is None else environ
+    out = dict(options or {})
+    for name, variables in ENVIRONMENT.items():
+        if out.get(name) in (None, ""):
+            for variable in variables:
+                if environ.get(variable):
+                    out[name] = environ[variable]
+                    break
+    return out
+
+
 def settings(options):
     """The validated connection settings out of the options (the plugin's option names)."""
     options = options or {}
@@ -144,7 +170,7 @@ def settings(options):
         "secret": _text(options.get("secret")),
         "tenant": _text(options.get("tenant")),
     }
-    if source == "auto" and (out["secret"] or (out["client_id"] and out["tenant"])):
+    if source == "auto" and out["secret"]:
         missing = [n for n in ("client_id", "secret", "tenant") if not out[n]]
         if missing:
             raise AzureError("signing in with a client secret needs client_id, secret and tenant; missing: %s"

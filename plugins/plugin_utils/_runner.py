@@ -4,19 +4,31 @@
 """Running azcmagent through an action plugin's connection, and explaining its failures.
 
 Internal to arcguard.azcmagent: not a public API, may change without notice.
+
+- ``Runner(action, executable=None, timeout=None)``: runs lists of steps (argv lists and the step objects of
+  ``_scripts``) as one remote command through ``action``'s connection (``run``); knows the target's OS from
+  the shell (``os``: linux or windows); collects in ``secrets`` every secret value seen, for ``scrub``.
+- ``read_state(runner, wait_timeout=0, extras=())``: the agent's settings from ``config list --json``
+  (``LIST_ARGV``), with ``extras`` run in the same remote command.
+- ``AgentError``: a failure to report, with its details; ``EXIT_CODES``: what azcmagent's exit codes mean.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 
+from ansible.utils.display import Display
+
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
-_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
-REDACTED = "********"
+display = Display()
+
+# how the agent's settings are read; agents without --json are read with LIST_TEXT_ARGV
+LIST_ARGV = ("config", "list", "--json")
+LIST_TEXT_ARGV = ("config", "list")
 
 EXIT_CODES = {
     1: "error",
@@ -29,20 +41,6 @@ EXIT_CODES = {
     69: "error updating the local configuration",
     70: "unable to obtain the local configuration",
 }
-
-
-def scrub(value, secrets=()):
-    """Remove credentials from any string inside ``value`` (URLs with user info, and known secrets)."""
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret:
-                value = value.replace(secret, REDACTED)
-        return _CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + "@", value)
-    if isinstance(value, dict):
-        return {k: scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v, secrets) for v in value]
-    return value
 
 
 class AgentError(Exception):
@@ -65,27 +63,6 @@ def show_command(executable, argv, os_name):
 # short and reports success); so does OpenSSH on Windows with cmd.exe as its shell. Our PowerShell commands
 # (PowerShell -EncodedCommand <base64 of UTF-16>, about 2.7 characters per script character) stay below this.
 POWERSHELL_COMMAND_LIMIT = 8000
-# argument values longer than this travel on standard input (``$S[n]``) instead of the command line
-STDIN_ARG_LENGTH = 48
-
-
-class StdinArg(scripts.Secret):
-    """An argument passed on standard input because of its length; shown as it is."""
-
-    def __init__(self, value):
-        super().__init__(value, value)
-
-    def __repr__(self):
-        return "StdinArg(%r)" % self.value
-
-
-def _long_args_on_stdin(step):
-    if isinstance(step, (scripts.Listing, scripts.Service)):
-        return step
-    argv = [StdinArg(a) if isinstance(a, str) and len(a) > STDIN_ARG_LENGTH else a for a in step]
-    return scripts.WhileStopped(argv) if isinstance(step, scripts.WhileStopped) else argv
-
-
 class CombinedResult:
     """The results of one plan run as several commands, numbered as if it had been one script."""
 
@@ -126,7 +103,8 @@ class Runner:
         self.timeout = timeout
         self.remote_commands = 0
         self.resolved_executable = executable
-        self.list_argv = ["config", "list", "--json"]  # without --json for agents that lack it
+        self.list_argv = list(LIST_ARGV)  # without --json for agents that lack it
+        self.secrets = []  # every secret value this task gave or the agent showed, for scrub()
 
     def run(self, steps, keep_going=False):
         """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).
@@ -135,9 +113,9 @@ class Runner:
         travel on standard input, and a plan too long for one command runs as several, split only where no
         service is stopped, each stopping at the first failing step as one script would.
         """
+        steps = [scripts.argv_of(step, long_on_stdin=self.family == "powershell") for step in steps]
         if self.family != "powershell":
             return self._run_one(steps, keep_going)
-        steps = [_long_args_on_stdin(step) for step in steps]
         chunks = self._chunks(steps, keep_going)
         if len(chunks) == 1:
             return self._run_one(chunks[0], keep_going)
@@ -189,10 +167,27 @@ class Runner:
             chunks.append(chunk)
         return chunks
 
+    def show(self, step):
+        """One step as users may see it, secrets redacted (an azcmagent call, a service or a folder listing)."""
+        if isinstance(step, scripts.Service):
+            return step.describe(self.os)
+        if isinstance(step, scripts.Listing):
+            return list(step)[0]
+        return self.describe(step)
+
+    def _display(self, text):
+        """At -vvv, as ansible-core's own actions show what they run; never a secret."""
+        display.vvv("azcmagent: %s" % scrub(text, self.secrets),
+                    host=getattr(getattr(self.action, "_play_context", None), "remote_addr", None))
+
     def _run_one(self, steps, keep_going):
         cmd = self._command(steps, keep_going)
         data = scripts.stdin_data(steps)
+        self.secrets.extend(a.value for a in scripts.stdin_args(steps) if not isinstance(a, scripts.StdinArg))
         self.remote_commands += 1
+        if display.verbosity >= 3:
+            for number, step in enumerate(steps, 1):
+                self._display("step %d: %s" % (number, self.show(step)))
         # become would wrap the command for a POSIX shell; on PowerShell targets Ansible's sudo cannot wrap it
         # and runas does nothing for a raw command: there the connection's own user must be an elevated
         # Administrator, and a play-wide become: true for mixed fleets is ignored rather than an error.
@@ -201,7 +196,25 @@ class Runner:
         out = scripts.ScriptResult(res.get("rc"), res.get("stdout", ""), res.get("stderr", ""))
         if out.executable:
             self.resolved_executable = out.executable
+        if display.verbosity >= 3:
+            for number, step in enumerate(steps, 1):
+                ran = out.step(number)
+                self._display("step %d: %s: rc=%s" % (number, self.show(step), "(did not run)" if ran is None
+                                                      else "(did not finish)" if ran.rc is None else ran.rc))
+            self._display("remote command rc=%s%s" % (out.rc, " (azcmagent not found)" if out.missing else ""))
         return out
+
+    def service_environment(self):
+        """The PATH of the task's environment, for the service commands (POSIX): it decides which systemctl runs.
+
+        Only PATH: other variables (a proxy URL with credentials, say) would end up on the remote command line.
+        """
+        if self.os == "windows":
+            return {}
+        raw = {}
+        self.action._compute_environment_string(raw)
+        path = raw.get("PATH")
+        return {"PATH": str(path)} if path else {}
 
     def describe(self, argv):
         return show_command(self.resolved_executable, argv, self.os)
@@ -239,17 +252,20 @@ class Runner:
         return AgentError(msg, cmd=command, rc=rc, stdout=stdout, stderr=stderr)
 
 
-def read_state(runner, wait_timeout=0, sleep=time.sleep, clock=time.monotonic):
-    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result)."""
+def read_state(runner, wait_timeout=0, extras=(), sleep=time.sleep, clock=time.monotonic):
+    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result).
+
+    ``extras``: more steps to run in the same remote command (numbered from 2 in the result).
+    """
     argv = list(runner.list_argv)
     deadline = clock() + (wait_timeout or 0)
     while True:
-        result = runner.run([argv])
+        result = runner.run([argv] + list(extras))
         step = result.step(1)
         if (step is not None and step.rc not in (0, None) and argv[-1] == "--json"
                 and "unknown" in (step.stderr + step.stdout).lower() and "flag" in (step.stderr + step.stdout).lower()):
             # an agent whose config list has no --json: read the text layout instead
-            argv = ["config", "list"]
+            argv = list(LIST_TEXT_ARGV)
             continue
         retry = False
         error = None

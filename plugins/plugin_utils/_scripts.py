@@ -24,6 +24,9 @@ from __future__ import annotations
 import re
 import shlex
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import Step as PlannedStep
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, carried
+
 MARK = "##arcguard:"
 MISSING_RC = 127
 TIMEOUT_RCS = (124, 137)
@@ -36,23 +39,6 @@ WINDOWS_EXTENSIONS = "\\Packages\\Plugins"
 EXTENSION_SERVICE = {"linux": "extd", "windows": "ExtensionService"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
-
-
-class Secret:
-    """A value passed through standard input instead of the command line."""
-
-    def __init__(self, value: str, shown: str = "********"):
-        self.value = value
-        self.shown = shown
-
-    def __repr__(self) -> str:
-        return "Secret(%r)" % self.shown
-
-    def __eq__(self, other):
-        return isinstance(other, Secret) and other.value == self.value
-
-    def __hash__(self):
-        return hash(self.value)
 
 
 class Listing:
@@ -115,17 +101,59 @@ class WhileStopped:
         return self.argv[index]
 
 
+# argument values longer than this travel on standard input (``$S[n]``) on PowerShell, to keep the command short
+STDIN_ARG_LENGTH = 48
+
+
+class StdinArg(Secret):
+    """An argument passed on standard input because of its length; shown as it is."""
+
+    def __init__(self, value):
+        super().__init__(value, value)
+
+    def __repr__(self):
+        return "StdinArg(%r)" % self.value
+
+
+def _text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(i) for i in value)
+    return str(value)
+
+
+def argv_of(step, long_on_stdin=False):
+    """The arguments of one step: a planned change (``_planner.Step``) becomes its azcmagent call.
+
+    Values that may hold credentials become ``Secret`` (standard input); with ``long_on_stdin``, so do values
+    longer than ``STDIN_ARG_LENGTH`` (``StdinArg``). Other steps (argv lists, ``Listing``, ``Service``,
+    ``WhileStopped``) come back as they are, apart from that.
+    """
+    if isinstance(step, PlannedStep):
+        if step.op == "clear":
+            step = ["config", "clear", step.prop]
+        else:
+            step = ["config", "set", step.prop, carried(step.prop, _text(step.value))] + (
+                ["--" + step.op] if step.op in ("add", "remove") else [])
+    if not long_on_stdin or isinstance(step, (Listing, Service)):
+        return step
+    argv = [StdinArg(a) if isinstance(a, str) and len(a) > STDIN_ARG_LENGTH else a for a in step]
+    return WhileStopped(argv) if isinstance(step, WhileStopped) else argv
+
+
 def valid_env_name(name) -> bool:
     """Can ``name`` be exported by a POSIX shell?"""
     return bool(_ENV_NAME.match(str(name)))
 
 
 def display_argv(argv):
-    """The argv as it may be shown to users: secrets replaced by their redacted form."""
-    return [a.shown if isinstance(a, Secret) else a for a in argv]
+    """The argv (or planned step) as it may be shown to users: secrets replaced by their redacted form."""
+    return [a.shown if isinstance(a, Secret) else a for a in argv_of(argv)]
 
 
-def _secrets(steps):
+def stdin_args(steps):
+    """The arguments of ``steps`` that travel on standard input (``Secret``), once each, in order."""
     found = []
     for argv in steps:
         if isinstance(argv, (Listing, Service)):
@@ -138,7 +166,7 @@ def _secrets(steps):
 
 def stdin_data(steps) -> str | None:
     """What to send on standard input for these steps (one secret per line), or None."""
-    secrets = _secrets(steps)
+    secrets = stdin_args(steps)
     if not secrets:
         return None
     return "".join(s.value + "\n" for s in secrets)
@@ -168,7 +196,7 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False) -> str:
     It stops at the first failing step unless ``keep_going``, or once a ``Service`` step has run.
     """
     lines = []
-    secrets = _secrets(steps)
+    secrets = stdin_args(steps)
     services = any(isinstance(s, Service) for s in steps)
     for index, _secret in enumerate(secrets):
         lines.append("IFS= read -r S%d || true" % index)
@@ -252,7 +280,7 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False) ->
     """
     del timeout
     lines = []
-    secrets = _secrets(steps)
+    secrets = stdin_args(steps)
     services = any(isinstance(s, Service) for s in steps)
     if secrets:
         lines.append("$S = @($input)")

@@ -230,6 +230,7 @@ def test_settings(options, key, value):
     ({"cloud": "AzureGermanCloud"}, "cloud must be one of"),
     ({"authority_host": "http://127.0.0.1:8443"}, "authority_host must be an https URL"),
     ({"secret": "hunter2", "client_id": "app"}, "missing: tenant"),
+    ({"secret": "hunter2"}, "missing: client_id, tenant"),
     ({"subscriptions": ["a", ""]}, "subscriptions: empty entry"),
 ])
 def test_settings_errors(options, message):
