@@ -475,6 +475,9 @@ def test_documentation_schema_and_code_agree():
     from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
     assert schema["properties"]["auth_source"]["enum"] == list(azure.AUTH_SOURCES)
     assert schema["properties"]["cloud"]["enum"] == list(azure.CLOUDS)
+    for name in ("auth_source", "cloud"):
+        assert doc["options"][name]["choices"] == schema["properties"][name]["enum"], name
+        assert doc["options"][name]["default"] == schema["properties"][name]["default"], name
     validator = jsonschema.Draft202012Validator(schema)
     for rulebook in yaml.safe_load(SOURCE["EXAMPLES"]):
         args = rulebook["sources"][0]["arcguard.azcmagent.arc_drift"]

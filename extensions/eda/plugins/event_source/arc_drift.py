@@ -49,19 +49,24 @@ requirements:
 options:
   subscriptions:
     description:
-      - Subscription IDs to watch, as the collection's inventory plugin takes them.
+      - Subscription IDs to watch, as the inventory plugin arcguard.azcmagent.arc takes them.
       - Without O(subscriptions) and O(management_groups), every subscription the identity can read.
     type: list
     elements: str
   management_groups:
     description:
-      - Management group names to watch, as the collection's inventory plugin takes them.
+      - Management group names to watch, as the inventory plugin arcguard.azcmagent.arc takes them.
     type: list
     elements: str
   auth_source:
     description:
-      - Where the Azure credentials come from, as in the collection's inventory plugin.
+      - Where the Azure credentials come from, as in the inventory plugin arcguard.azcmagent.arc.
+      - C(auto) signs in with O(client_id), O(secret) and O(tenant) when they are given, otherwise with
+        azure-identity's default chain; C(env) with the C(AZURE_CLIENT_ID), C(AZURE_CLIENT_SECRET) and
+        C(AZURE_TENANT_ID) environment variables; C(cli) as C(az login); C(msi) as the managed identity.
     type: str
+    choices: [auto, env, cli, msi]
+    default: auto
   client_id:
     description:
       - The service principal's client (application) ID.
@@ -77,8 +82,10 @@ options:
     type: str
   cloud:
     description:
-      - The Azure cloud, as in the collection's inventory plugin.
+      - The Azure cloud, as in the inventory plugin arcguard.azcmagent.arc.
     type: str
+    choices: [AzureCloud, AzureUSGovernment, AzureChinaCloud]
+    default: AzureCloud
   arm_endpoint:
     description:
       - Azure Resource Manager endpoint, for clouds that are not built in.
@@ -201,11 +208,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmach
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _drift  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._profiles import PROFILES  # noqa: E402
-
-try:
-    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub as _scrub  # noqa: E402
-except ImportError:  # before the secrets helpers moved out of the runner
-    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import scrub as _scrub  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub as _scrub  # noqa: E402
 
 # where azure-identity and the collection's inventory take secrets from, besides the secret argument
 SECRET_ENV = ("AZURE_CLIENT_SECRET", "AZURE_SECRET", "AZURE_PASSWORD", "AZURE_CLIENT_CERTIFICATE_PASSWORD")
