@@ -152,3 +152,20 @@ def test_rulebook_puts_the_lockdown_back(tmp_path):
             [["config", "set"]] * 3    # only the test's own setup
         assert SECRET not in text
         assert "1 event(s)" in text
+
+
+def test_bad_argument_stops_ansible_rulebook_with_the_message(tmp_path):
+    bin_dir = rulebook_bin()
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {"web01": {}}}}))
+    (tmp_path / "drift.yml").write_text(yaml.safe_dump({"drift_profile": "defender", "drift_interval": 5}))
+    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
+    env.pop("ARCGUARD_DRIFT_TEST_MIN_INTERVAL", None)
+    proc = subprocess.run([os.path.join(bin_dir, "ansible-rulebook"), "-r", "arcguard.azcmagent.enforce",
+                           "-i", str(tmp_path / "inventory.yml"), "--vars", str(tmp_path / "drift.yml")],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text
+    assert "arcguard.azcmagent.arc_drift: interval must be at least 30 seconds, got 5" in text, text
