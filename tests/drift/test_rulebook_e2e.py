@@ -108,7 +108,10 @@ def test_rulebook_puts_the_lockdown_back(tmp_path):
                                      "-v"],
                                     cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True)
-        output = lambda: log_path.read_text(errors="replace")  # noqa: E731
+
+        def output():
+            return log_path.read_text(errors="replace")
+
         try:
             # the source polls, and a compliant fleet sends nothing
             assert wait_for(lambda: len(fake.graph_requests()) >= 2 or proc.poll() is not None, 90), output()
@@ -127,8 +130,8 @@ def test_rulebook_puts_the_lockdown_back(tmp_path):
                                                             agent_settings(exe)) == [], 120, step=0.1)
             fixed_at = time.monotonic()
             assert fixed, output()
-            print("\ndrift watch: weakened to fixed in %.1f s (poll interval %d s)" % (fixed_at - weakened_at,
-                                                                                   INTERVAL))
+            print("\ndrift watch: weakened to fixed in %.1f s (poll interval %d s)"
+                  % (fixed_at - weakened_at, INTERVAL))
             # the agent reports its fixed settings; from now on nothing more may happen
             wait_for(lambda: "PLAY RECAP" in output(), 60)
             fake.update_state(lambda d: d["machines"][0].update(config=as_azure_reports(agent_settings(exe))))
