@@ -145,8 +145,8 @@ def test_settings_azure_does_not_report_are_never_drift():
     conf = settings()
     config = dict(DEFENDER_LINUX)
     del config["extensions.allowlist"]
-    evaluated, _ = drift.evaluate(conf, [machine("m", config)], arcmachine.differences)
-    assert evaluated[0][2] == []
+    evaluated, skipped = drift.evaluate(conf, [machine("m", config)], arcmachine.differences)
+    assert evaluated[0][2] == [] and skipped == []
 
 
 # ------------------------------------------------------------------------------------------------ events
