@@ -486,3 +486,30 @@ def test_documentation_schema_and_code_agree():
         SOURCE["settings_from"](args)
     assert list(validator.iter_errors({"profile": "esu", "profile_by_tag": {"tag": "t"}}))
     assert list(validator.iter_errors({"profile": "esu", "interval": 10}))
+
+
+def test_proxy_credentials_never_in_an_event_or_log(fake, caplog):
+    caplog.set_level(logging.DEBUG)
+    mine = {"proxied": {"options": {"mode": "full", "extensions_allowlist": ["azure_monitor_agent"],
+                                    "guestconfiguration_enabled": False,
+                                    "proxy_url": "http://svc-arc:Pr0xy-Pass@proxy.corp.example:3128"}}}
+    fake.write_state(state([machine("web01", {"config.mode": "full", "extensions.allowlist": [AMA],
+                                              "guestconfiguration.enabled": False,
+                                              "proxy.url": "http://old-user:Old-Pass9@proxy.corp.example:8080"})]))
+    queue, running = run(args_for(fake, profile="proxied", profiles=mine), lambda q: q.events)
+    assert running
+    differences = queue.events[0]["arc_drift"]["differences"]
+    assert [d["property"] for d in differences] == ["proxy.url"]
+    assert "proxy.corp.example:3128" in differences[0]["expected"]
+    assert "proxy.corp.example:8080" in differences[0]["actual"]
+    assert_no_secret(caplog, queue, "Pr0xy-Pass", "Old-Pass9", "svc-arc:", "old-user:")
+
+
+def test_a_scope_that_cannot_be_read_is_warned_once_while_it_lasts(fake, caplog):
+    caplog.set_level(logging.INFO)
+    fake.write_state(state([machine("web02")]))
+    fake.update_state(lambda d: d["identities"]["app1"].update(subscriptions=[]))
+    queue, running = run(args_for(fake), lambda q: polls(fake) >= 4)
+    assert running and queue.events == []
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING and "cannot be read" in r.getMessage()]
+    assert len(warned) == 1, [r.getMessage() for r in warned]

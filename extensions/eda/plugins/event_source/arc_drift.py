@@ -253,6 +253,7 @@ class _Watch:
         self.secrets = [s for s in [settings["azure"].get("secret")] + [os.environ.get(n) for n in SECRET_ENV]
                         if s]
         self.noted = {}
+        self.warned = set()
         self.failures = 0
 
     def clean(self, text):
@@ -269,6 +270,13 @@ class _Watch:
                 self.clean(why), _drift._fmt(round(delay, 3)))
         return delay
 
+    def warn(self, warnings):
+        """Azure's warnings (a scope that cannot be read...): once while they last, then at debug level."""
+        current = {self.clean(w) for w in warnings}
+        for warning in sorted(current):
+            LOG.log(logging.DEBUG if warning in self.warned else logging.WARNING, "%s: %s", SOURCE, warning)
+        self.warned = current
+
     def note_skipped(self, skipped, seen):
         for machine, reason in skipped:
             key = str(machine.get("resource_id") or machine.get("name")).lower()
@@ -283,7 +291,8 @@ class _Watch:
     def events(self, machines, now):
         evaluated, skipped = _drift.evaluate(self.settings, machines, _arcmachine.differences)
         self.note_skipped(skipped, {str(m.get("resource_id") or m.get("name")).lower() for m, _r in skipped})
-        events = self.tracker.observe(now, evaluated)
+        # a profile's proxy URL and what Azure reports are redacted already; scrub again, as every carrier is
+        events = [_scrub(event, self.secrets) for event in self.tracker.observe(now, evaluated)]
         drifted = sum(1 for _m, _p, d in evaluated if d)
         LOG.info("%s: %d machine(s), %d compared, %d drifted; %d event(s)", SOURCE, len(machines), len(evaluated),
                  drifted, len(events))
@@ -371,8 +380,7 @@ async def main(queue, args):
         if watch.failures:
             LOG.info("%s: Azure answered again after %d failed attempt(s)", SOURCE, watch.failures)
             watch.failures = 0
-        for warning in warnings:
-            LOG.warning("%s: %s", SOURCE, watch.clean(warning))
+        watch.warn(warnings)
         for event in watch.events(machines, time.monotonic()):
             await queue.put(event)
         await asyncio.sleep(max(0.0, settings["interval"] - (loop.time() - started)))
