@@ -63,7 +63,7 @@ def test_quota_headers_pace_the_pages(client_env):
     fake = client_env
     fake.update_state(lambda s: s.update(machines=fakeazure.make_machines(3100, (SUB_A,)),
                                          throttle={"quota": 2, "window": 2}))
-    machines, _w = azure.list_machines(options(fake))
+    machines, _w = azure.list_machines(options(fake, subscriptions=[SUB_A]))
     assert len(machines) == 3100
     # x-ms-user-quota-remaining reached 0 after two pages: the client waited for the reset, and was never refused
     assert fake.state.throttled == 0
