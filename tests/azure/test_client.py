@@ -50,6 +50,15 @@ def test_throttled_answers_are_retried_whatever_they_carry(client_env, variant, 
         assert len(sleeps) >= 3 and all(0 < s <= 1 for s in sleeps[:3])
 
 
+@pytest.mark.parametrize("status", [400, 403, 503])
+def test_throttling_is_recognised_by_its_code_whatever_the_status(client_env, status):
+    fake = client_env
+    fake.update_state(lambda s: (s.update(throttle={"quota": 1000, "window": 1, "next": 1, "retry_after": 1}),
+                                 s["variants"].update(throttle_status=status, retry_after="none")))
+    machines, warnings = azure.list_machines(options(fake), sleep=Sleeps())
+    assert len(machines) == 6 and warnings == [] and fake.state.throttled == 1
+
+
 def test_retries_are_bounded(client_env):
     fake = client_env
     fake.update_state(lambda s: s.update(throttle={"quota": 1000, "window": 1, "next": 100, "retry_after": 1}))
