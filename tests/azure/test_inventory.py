@@ -262,3 +262,35 @@ def test_azure_cli_login(fake, tmp_path):
     proc, listed = inventory(fake, write_inventory(tmp_path / "cli.arc.yml", auth_source="cli"), "--list", env=env)
     assert proc.returncode == 0, proc.stderr
     assert len(hostvars(listed)) == 6
+
+
+def _without_sdk(tmp_path, env):
+    blocker = tmp_path / "nosdk" / "azure"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError(\"No module named 'azure'\")\n")
+    env["PYTHONPATH"] = str(tmp_path / "nosdk")
+    return env
+
+
+def test_sdk_missing_one_clear_line_and_the_modules_keep_working(fake, tmp_path):
+    env = _without_sdk(tmp_path, ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
+    proc, _ = inventory(fake, write_inventory(tmp_path / "nosdk.arc.yml"), "--list", env=env)
+    assert proc.returncode != 0
+    lines = [l for l in proc.stderr.splitlines() if "Azure SDK for Python is missing" in l]
+    assert lines and "pip install azure-identity azure-mgmt-resourcegraph" in lines[0]
+    assert fake.requests == []
+    # the agent modules do not need it
+    from tests.lib import fleet
+    exe = fleet.make_host(str(tmp_path / "h1"), state={"guestconfiguration.enabled": False})
+    play = tmp_path / "p.json"
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"arcguard.azcmagent.azcmagent_info": {"executable": exe}, "register": "i"},
+        {"ansible.builtin.assert": {"that": ["i.config['guestconfiguration.enabled'] == false"]}},
+        {"arcguard.azcmagent.arc_machine_info": {}, "register": "a", "ignore_errors": True},
+        {"ansible.builtin.assert": {"that": ["a.failed", "'pip install azure-identity' in a.msg"]}}]}]))
+    import os
+    import subprocess
+    from tests.azure.conftest import VENV_BIN
+    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-c", "local", "-i", "localhost,", str(play)],
+                          capture_output=True, text=True, env=env, timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

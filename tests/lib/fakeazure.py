@@ -56,6 +56,7 @@ import datetime
 import hashlib
 import http.server
 import json
+import math
 import os
 import re
 import socketserver
@@ -260,7 +261,7 @@ def make_machines(count, subscriptions=("00000000-0000-0000-0000-000000000001",)
 # ------------------------------------------------------------------------------------------ the server
 
 def _hms(seconds):
-    seconds = max(0, int(round(seconds)))
+    seconds = max(0, int(math.ceil(seconds)))
     return "%02d:%02d:%02d" % (seconds // 3600, seconds % 3600 // 60, seconds % 60)
 
 
@@ -529,7 +530,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers = {"x-ms-user-quota-remaining": str(max(0, quota - used)),
                    "x-ms-user-quota-resets-after": _hms(resets)}
         if not allowed:
-            wait = max(1, int(round(resets))) if not forced else int(throttle.get("retry_after", 1))
+            wait = max(1, int(math.ceil(resets))) if not forced else int(throttle.get("retry_after", 1))
             how = self.state.variants.get("retry_after", "seconds")
             if how == "seconds":
                 headers["Retry-After"] = str(wait)
