@@ -11,4 +11,5 @@ cd "$ROOT"
 mapfile -t pins < <(grep -v '^#' "$ROOT/tests/drift/rulebook-requirements.txt" | grep .)
 ARCGUARD_RULEBOOK_BIN=$(toolvenv rulebook "${pins[@]}")
 export ARCGUARD_RULEBOOK_BIN
-HYPOTHESIS_PROFILE=ci python -m pytest -q -p no:cacheprovider tests/drift "$@"
+# -s: the end-to-end test prints the seconds from weakening to fixed
+HYPOTHESIS_PROFILE=ci python -m pytest -q -s -p no:cacheprovider tests/drift "$@"
