@@ -12,6 +12,7 @@
 #   java        Debian's OpenJDK 17 runtime (ansible-rulebook's rule engine runs on it: drift watch tests)
 #   sshd        OpenSSH's server binary (the Windows-over-SSH tests start their own sshd; the system
 #               service is neither enabled nor started)
+#   ee          the execution environment image localhost/arcguard-ee (scripts/ee.sh; cached by its inputs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$ROOT/.venv
@@ -116,6 +117,7 @@ for what in "$@"; do
     chromium) do_chromium ;;
     sshd) do_sshd ;;
     java) do_java ;;
+    ee) do_python; do_collection; bash "$ROOT/scripts/ee.sh" >/dev/null ;;
     *) log "unknown component: $what"; exit 2 ;;
   esac
 done

@@ -48,12 +48,9 @@ attributes:
     platforms: [posix, windows]
 """
 
-    # The attributes of a module that runs on the controller only.
+    # Where a module that runs on the controller only runs (it documents its own action attribute).
     CONTROLLER_ATTRIBUTES = r"""
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller.
   platform:
     support: full
     description: Runs on the controller.

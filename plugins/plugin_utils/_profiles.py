@@ -6,11 +6,14 @@
 Internal to arcguard.azcmagent: not a public API, may change without notice. Used by the
 lockdown role through azcmagent_config's profile option; docs/roles.md lists what each yields.
 Every profile except monitor also sets mode: full, so switching profiles always works.
+Two follow Microsoft's 2022 presets, which allow extensions Microsoft has since deprecated or retired;
+they are kept under their names for fidelity to the presets.
 
 - ``resolve(options, argument_spec)``: the task's options with its profile merged in (profile, then
   ``overrides``, then the task's own options), checked with ``argument_spec``; raises
   ``_planner.PlanError`` for a bad profile. Pure.
 - ``PROFILE_OPTIONS``: the options a profile may set (derived from the catalog and the spec).
+- ``legacy(profile)``: why a profile is legacy (the deprecated or retired extensions it allows).
 """
 
 from __future__ import annotations
@@ -51,9 +54,20 @@ PROFILES = {
             "incomingconnections_enabled": False,
         },
     },
+    "defender_sql": {
+        "description": ("Defender for Servers with AMA, locked down, for SQL Servers: AMA, Defender for Endpoint and, on "
+                        "Windows, Defender for SQL; guest configuration and incoming connections off"),
+        "options": {
+            "mode": "full",
+            "extensions_allowlist": ["azure_monitor_agent", "defender_endpoint", "defender_sql"],
+            "guestconfiguration_enabled": False,
+            "incomingconnections_enabled": False,
+        },
+    },
     "monitoring_security": {
-        "description": ("Microsoft's monitoring and security list (Log Analytics agent, Qualys, Defender for Endpoint, "
-                        "Defender for SQL on Windows); guest configuration on"),
+        "description": ("Legacy: Microsoft's 2022 monitoring and security list (Log Analytics agent, Qualys, Defender for "
+                        "Endpoint, Defender for SQL on Windows); guest configuration on. It allows the retired Log "
+                        "Analytics agent and the deprecated Qualys assessment: use defender or defender_sql instead"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["log_analytics", "qualys", "defender_endpoint", "defender_sql"],
@@ -61,7 +75,8 @@ PROFILES = {
         },
     },
     "log_analytics": {
-        "description": "Legacy Log Analytics agent and the Dependency agent; guest configuration off",
+        "description": ("Legacy: the Log Analytics agent and the Dependency agent; guest configuration off. The Log "
+                        "Analytics agent is retired: use ama_only instead"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["log_analytics", "dependency_agent"],
@@ -125,7 +140,8 @@ def resolve(options: dict, argument_spec=None) -> dict:
     """Options from the named profile, then overrides, then the task's own options.
 
     ``options``: the task's validated options; ``argument_spec``: the module's (default: azcmagent_config's).
-    Returns a new dict; the merged options are checked like the task's own, with the argument spec.
+    Returns a new dict. The values that come from the profile or the overrides are checked like the task's own,
+    with the argument spec (the task's own options were checked by the action already).
     """
     spec = CONFIG_SPEC if argument_spec is None else argument_spec
     allowed = profile_options(spec)
@@ -150,12 +166,24 @@ def resolve(options: dict, argument_spec=None) -> dict:
             raise PlanError("%s: %s cannot be set by a profile (options: %s)"
                             % (where, ", ".join(unknown), ", ".join(allowed)))
         merged.update(source)
-    explicit = {k: v for k, v in options.items() if v is not None and k in allowed
+    # the task's own options win; they were checked with the spec already, so only the profile's values are
+    explicit = {k for k, v in options.items() if v is not None and k in allowed
                 and (k not in spec or v != spec[k].get("default"))}
-    merged.update(explicit)
-    checked = ArgumentSpecValidator({k: v for k, v in spec.items() if k in allowed}).validate(merged)
+    from_profile = {k: v for k, v in merged.items() if k not in explicit}
+    checked = ArgumentSpecValidator({k: spec[k] for k in from_profile}).validate(from_profile)
     if checked.error_messages:
         raise PlanError("profile %s: %s" % (name, "; ".join(checked.error_messages)))
     out = dict(options)
-    out.update({k: v for k, v in checked.validated_parameters.items() if k in merged or v is not None})
+    out.update((k, checked.validated_parameters[k]) for k in from_profile)
+    return out
+
+
+def legacy(profile: dict):
+    """Why a profile is legacy: [(alias, lifecycle entry)] for each deprecated or retired extension its
+    allowlist allows, in the order given; empty for a current profile."""
+    out = []
+    for item in (profile.get("options") or {}).get("extensions_allowlist") or []:
+        entry = catalog.lifecycle_of(str(item))
+        if entry and entry["status"] != "current" and entry["alias"] not in [a for a, _e in out]:
+            out.append((entry["alias"], entry))
     return out

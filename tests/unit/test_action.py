@@ -156,9 +156,11 @@ def test_bad_profiles_fail_before_anything_runs(tmp_path, args, message):
 
 def test_leaving_monitor_mode_with_lists_plans_them_again_in_a_second_pass(tmp_path):
     target = host(tmp_path, state={"config.mode": "monitor"})
-    planned = target.run(check=True, mode="full", extensions_allowlist=["azure_monitor_agent"])
+    planned = target.run(check=True, diff=True, mode="full", extensions_allowlist=["azure_monitor_agent"])
     assert any("once it has left monitor mode" in n for n in planned["notes"]), planned
-    result = target.run(mode="full", extensions_allowlist=["azure_monitor_agent"])
+    assert planned["diff"]["after"] == {"config.mode": "full", "extensions.allowlist": [AMA["linux"]]}
+    result = target.run(diff=True, mode="full", extensions_allowlist=["azure_monitor_agent"])
+    assert result["diff"]["after"] == planned["diff"]["after"]
     assert not result.get("failed"), result
     assert [c["property"] for c in result["changes"]] == ["config.mode", "extensions.allowlist"]
     assert len(target.commands) == 3
@@ -168,3 +170,23 @@ def test_leaving_monitor_mode_with_lists_plans_them_again_in_a_second_pass(tmp_p
 def test_unknown_property_of_a_newer_agent_is_checked_against_its_listing(tmp_path):
     result = host(tmp_path).run(settings={"no.such.property": "1"})
     assert result["failed"] and "unknown property no.such.property" in result["msg"], result
+
+
+def test_vvv_shows_each_step_and_its_rc_never_the_password(target, capsys, monkeypatch):
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _runner
+    monkeypatch.setattr(_runner.display, "verbosity", 3)
+    result = target.run(proxy_url="http://svc:S3cr3tPw@proxy.example.com:3128")
+    assert result["changed"], result
+    captured = capsys.readouterr()
+    text = captured.out + captured.err
+    assert "S3cr3tPw" not in text
+    lines = [line for line in text.splitlines() if "azcmagent: step " in line]
+    words = [line.replace("'", "").split() for line in lines]
+    assert ["config", "set", "proxy.url", "http://********@proxy.example.com:3128:", "rc=0"] in [w[-5:] for w in words]
+    assert sum(1 for w in words if w[-4:] == ["config", "list", "--json:", "rc=0"]) == 2, lines
+    assert "host>" in text  # shown for the host, as ansible-core's actions do
+
+
+def test_nothing_is_shown_below_vvv(target, capsys):
+    target.run(guestconfiguration_enabled=False)
+    assert "azcmagent: step" not in capsys.readouterr().out

@@ -155,7 +155,8 @@ def test_docs_hybrid_worker_name_warns_in_an_allowlist():
 
 
 def test_catalog_names_do_not_warn():
-    assert warnings_for({"extensions_allowlist": ["azure_monitor_agent", "defender_endpoint", "qualys"]}) == []
+    # current extensions: qualys, deprecated, warns (tests/unit/test_lifecycle.py)
+    assert warnings_for({"extensions_allowlist": ["azure_monitor_agent", "defender_endpoint", "key_vault"]}) == []
 
 
 # ------------------------------------------------------------------ planning
@@ -288,3 +289,25 @@ def test_redact_url():
     assert redact_url is planner.redact_url
     assert planner.redact_url("http://user:pass@proxy:3128") == "http://********@proxy:3128"
     assert planner.redact_url("http://proxy:3128") == "http://proxy:3128"
+
+
+def test_profile_options_come_from_the_catalog_and_the_spec_in_the_messages_order():
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
+    assert profiles.PROFILE_OPTIONS == (
+        "mode", "extensions_allowlist", "extensions_blocklist", "list_action", "guestconfiguration_enabled",
+        "extensions_enabled", "incomingconnections_enabled", "incomingconnections_ports", "proxy_url", "proxy_bypass",
+        "settings", "timeout")
+    assert set(catalog.OPTION_PROPERTIES) < set(profiles.PROFILE_OPTIONS)
+
+
+def test_resolve_checks_only_what_the_profile_brings_and_the_task_wins():
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import CONFIG_SPEC
+    task = {k: v.get("default") for k, v in CONFIG_SPEC.items()}
+    task.update(profile="p", profiles={"p": {"options": {"timeout": "30", "guestconfiguration_enabled": "no"}}},
+                guestconfiguration_enabled=True)
+    out = profiles.resolve(task, CONFIG_SPEC)
+    assert out["timeout"] == 30 and out["guestconfiguration_enabled"] is True and out["mode"] is None
+    task["profiles"]["p"]["options"]["timeout"] = "soon"
+    with pytest.raises(planner.PlanError, match="^profile p: .*timeout"):
+        profiles.resolve(task, CONFIG_SPEC)
