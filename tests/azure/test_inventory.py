@@ -192,7 +192,7 @@ def test_secret_in_no_output_at_vvvv(fake, tmp_path):
 def test_wrong_secret_fails_cleanly_without_the_secret(fake, tmp_path):
     path = write_inventory(tmp_path / "bad.arc.yml", secret="Wr0ng-" + SECRET, auth_source="auto")
     proc, _unused = inventory(fake, path, "--list", "-vvvv",
-                        env=ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
+                              env=ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
     assert proc.returncode != 0
     assert "AADSTS7000215" in proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
