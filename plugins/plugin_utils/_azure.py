@@ -371,10 +371,9 @@ class Client:
             if isinstance(data, dict):   # table format (a server that ignores resultFormat)
                 columns = [c["name"] for c in data.get("columns") or []]
                 data = [dict(zip(columns, row)) for row in data.get("rows") or []]
-            self.log("Resource Graph: %s page %d: %d row(s) of %s" % (scope_text, page, len(data),
-                                                                        result.total_records))
-            for row in data:
-                yield row
+            self.log("Resource Graph: %s page %d: %d row(s) of %s"
+                     % (scope_text, page, len(data), result.total_records))
+            yield from data
             if not result.skip_token:
                 if str(result.result_truncated).lower() == "true":
                     raise _Truncated(result.total_records, result.count)

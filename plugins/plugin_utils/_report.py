@@ -380,8 +380,8 @@ def _azure_sections(report, ordered):
     """Azure's differences and unreported settings per host, disagreements, and the machines the inventory lacks."""
     esc = html.escape
     out = []
-    shown = [(n, e) for n, e in ordered if e.get("azure") and (e["azure"]["differences"] or e["azure"]["not_reported"]
-                                                                or e.get("disagreements"))]
+    shown = [(n, e) for n, e in ordered
+             if e.get("azure") and (e["azure"]["differences"] or e["azure"]["not_reported"] or e.get("disagreements"))]
     if shown:
         out.append("<h2>As Azure reports it</h2>")
     for name, entry in shown:

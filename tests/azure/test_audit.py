@@ -5,8 +5,6 @@ import os
 import subprocess
 import xml.etree.ElementTree as ET
 
-import pytest
-
 from tests.azure.conftest import (AMA_LINUX, MDE_LINUX, SECRET, SUB_A, SUB_B, VENV_BIN, ansible_env,
                                   write_inventory)
 from tests.lib import fleet

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.azure.conftest import CLIENT_ID, ROOT, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT, VENV_BIN, ansible_env
+from tests.azure.conftest import CLIENT_ID, ROOT, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT
 from tests.lib import fakeazure
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure

@@ -59,7 +59,7 @@ def test_list_hosts_groups_and_every_arc_variable(fake, tmp_path):
 
 def test_graph(fake, tmp_path):
     path = write_inventory(tmp_path / "fleet.arc.yaml")
-    proc, _ = inventory(fake, path, "--graph")
+    proc, _unused = inventory(fake, path, "--graph")
     assert proc.returncode == 0, proc.stderr
     graph = proc.stdout
     for line in ("@arc_linux:", "@arc_windows:", "@arc_connected:", "@arc_awaiting_connection:", "|--web01", "|--DC01"):
@@ -124,7 +124,7 @@ def test_constructed_compose_groups_keyed_groups(fake, tmp_path):
 
 def test_strict_fails_on_a_bad_expression(fake, tmp_path):
     path = write_inventory(tmp_path / "s.arc.yml", strict=True, compose={"x": "arc_nonexistent.attr"})
-    proc, _ = inventory(fake, path, "--list", env=ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
+    proc, _unused = inventory(fake, path, "--list", env=ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
     assert proc.returncode != 0
 
 
@@ -183,7 +183,7 @@ def test_secret_in_no_output_at_vvvv(fake, tmp_path):
     env = ansible_env(fake)
     del env["AZURE_CLIENT_SECRET"]
     for args in (("--list", "-vvvv"), ("--graph", "-vvvv"), ("--host", "web01", "-vvvv")):
-        proc, _ = inventory(fake, path, *args, env=env)
+        proc, _unused = inventory(fake, path, *args, env=env)
         assert proc.returncode == 0, proc.stderr
         assert SECRET not in proc.stdout + proc.stderr
         assert "Pr0xyPass" not in proc.stdout + proc.stderr
@@ -191,8 +191,8 @@ def test_secret_in_no_output_at_vvvv(fake, tmp_path):
 
 def test_wrong_secret_fails_cleanly_without_the_secret(fake, tmp_path):
     path = write_inventory(tmp_path / "bad.arc.yml", secret="Wr0ng-" + SECRET, auth_source="auto")
-    proc, _ = inventory(fake, path, "--list", "-vvvv",
-                        env=ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
+    proc, _unused = inventory(fake, path, "--list", "-vvvv",
+                              env=ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
     assert proc.returncode != 0
     assert "AADSTS7000215" in proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
@@ -200,7 +200,7 @@ def test_wrong_secret_fails_cleanly_without_the_secret(fake, tmp_path):
 
 def test_bad_option_named_before_any_request(fake, tmp_path):
     path = write_inventory(tmp_path / "bad.arc.yml", authority_host="http://127.0.0.1:1")
-    proc, _ = inventory(fake, path, "--list", env=ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
+    proc, _unused = inventory(fake, path, "--list", env=ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
     assert proc.returncode != 0 and "authority_host must be an https URL" in proc.stderr
     assert fake.requests == []
 
@@ -228,7 +228,7 @@ def test_ca_from_ssl_cert_file(fake, tmp_path):
 def test_tls_verification_stays_on(fake, tmp_path):
     env = ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1")
     del env["REQUESTS_CA_BUNDLE"]
-    proc, _ = inventory(fake, write_inventory(tmp_path / "tls.arc.yml"), "--list", env=env)
+    proc, _unused = inventory(fake, write_inventory(tmp_path / "tls.arc.yml"), "--list", env=env)
     assert proc.returncode != 0
     assert "certificate" in proc.stderr.lower()
 
@@ -274,7 +274,7 @@ def _without_sdk(tmp_path, env):
 
 def test_sdk_missing_one_clear_line_and_the_modules_keep_working(fake, tmp_path):
     env = _without_sdk(tmp_path, ansible_env(fake, ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED="1"))
-    proc, _ = inventory(fake, write_inventory(tmp_path / "nosdk.arc.yml"), "--list", env=env)
+    proc, _unused = inventory(fake, write_inventory(tmp_path / "nosdk.arc.yml"), "--list", env=env)
     assert proc.returncode != 0
     lines = [l for l in proc.stderr.splitlines() if "Azure SDK for Python is missing" in l]
     assert lines and "pip install azure-identity azure-mgmt-resourcegraph" in lines[0]

@@ -802,7 +802,7 @@ class FakeAzure:
 
 def main(argv=None):
     import argparse
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--state", required=True, help="machines state JSON file (re-read when it changes)")
     parser.add_argument("--workdir", help="where ca.pem and the server key go (default: a new temporary folder)")
     parser.add_argument("--log", help="append every request as a JSON line to this file")
