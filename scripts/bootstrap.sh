@@ -2,13 +2,14 @@
 # Install what the demo and the tests need, on a fresh Debian machine (run as root).
 # Idempotent and cached: a second call does nothing that is already done.
 #
-#   scripts/bootstrap.sh [python] [collection] [podman] [image] [chromium] [sshd]
+#   scripts/bootstrap.sh [python] [collection] [podman] [image] [chromium] [sshd] [java]
 #
 #   python      .venv with requirements-dev.txt (pinned)
 #   collection  build the collection tarball and install it into build/collections
 #   podman      podman, runc, debootstrap from Debian packages
 #   image       the local Debian container image localhost/arcguard-debian (no registry needed)
 #   chromium    Debian's headless Chromium (for the audit report tests)
+#   java        Debian's OpenJDK 17 runtime (ansible-rulebook's rule engine runs on it: drift watch tests)
 #   sshd        OpenSSH's server binary (the Windows-over-SSH tests start their own sshd; the system
 #               service is neither enabled nor started)
 #   ee          the execution environment image localhost/arcguard-ee (scripts/ee.sh; cached by its inputs)
@@ -102,6 +103,10 @@ do_sshd() {
   apt_install openssh-server
 }
 
+do_java() {
+  apt_install openjdk-17-jre-headless
+}
+
 [ $# -gt 0 ] || set -- python collection
 for what in "$@"; do
   case $what in
@@ -111,6 +116,7 @@ for what in "$@"; do
     image) do_image ;;
     chromium) do_chromium ;;
     sshd) do_sshd ;;
+    java) do_java ;;
     ee) do_python; do_collection; bash "$ROOT/scripts/ee.sh" >/dev/null ;;
     *) log "unknown component: $what"; exit 2 ;;
   esac

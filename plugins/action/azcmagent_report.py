@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 
+from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report as report
 
 
@@ -27,6 +29,12 @@ class ActionModule(ActionBase):
         check_var=dict(type="str", default="lockdown_result"),
         profile_var=dict(type="str", default="lockdown_profile"),
         formats=dict(type="list", elements="str", default=["json", "xml", "html"], choices=["json", "xml", "html"]),
+        source=dict(type="str", choices=["host", "azure", "both"], default="host"),
+        azure_machines=dict(type="list", elements="dict"),
+        inventory_hosts=dict(type="list", elements="str"),
+        profiles_var=dict(type="str", default="lockdown_profiles"),
+        overrides_var=dict(type="str", default="lockdown_overrides"),
+        resource_id_var=dict(type="str", default="arc_resource_id"),
     )
 
     def run(self, tmp=None, task_vars=None):
@@ -43,7 +51,10 @@ class ActionModule(ActionBase):
             hosts[name] = (host.get(args["profile_var"]) if hasattr(host, "get") else None,
                            host.get(args["info_var"]) if hasattr(host, "get") else None,
                            host.get(args["check_var"]) if hasattr(host, "get") else None)
-        built = report.build(hosts, profile=args.get("profile"))
+        azure = None
+        if args["source"] != "host":
+            azure = self._azure(args, hostvars, task_vars or {})
+        built = report.build(hosts, profile=args.get("profile"), azure=azure)
         dest = args["dest"]
         writers = {"json": ("report.json", report.to_json), "xml": ("report.xml", report.to_junit),
                    "html": ("report.html", report.to_html)}
@@ -56,7 +67,40 @@ class ActionModule(ActionBase):
                 handle.write(writer(built))
             os.replace(path + ".tmp", path)
             files.append(path)
+        if azure:
+            result["not_in_inventory"] = built["not_in_inventory"]
         result.update(changed=False, summary=built["summary"], files=files,
                       drifted=sorted(n for n, e in built["hosts"].items() if not e["compliant"] and not e["error"]),
                       errors=sorted(n for n, e in built["hosts"].items() if e["error"]))
         return result
+
+    @staticmethod
+    def _azure(args, hostvars, task_vars):
+        """Which Arc machine each host is, the lockdown options to judge it by, the machines no host is."""
+        if args.get("azure_machines") is None:
+            raise AnsibleActionFail("source %s needs azure_machines (the machines of "
+                                    "arcguard.azcmagent.arc_machine_info)" % args["source"])
+        machines = args["azure_machines"]
+
+        def host_var(name, var):
+            try:
+                host = hostvars[name]
+            except KeyError:
+                return None
+            return host.get(var) if hasattr(host, "get") else None
+        play = {name: host_var(name, args["resource_id_var"]) for name in args["hosts"]}
+        matched, _rest = arcmachine.match(play, machines)
+        everyone = args.get("inventory_hosts")
+        if everyone is None:
+            everyone = list((task_vars.get("groups") or {}).get("all") or args["hosts"])
+        _found, rest = arcmachine.match({n: host_var(n, args["resource_id_var"]) for n in everyone}, machines)
+        options = {}
+        for name in args["hosts"]:
+            options[name] = {"profiles": host_var(name, args["profiles_var"]) or {},
+                             "overrides": host_var(name, args["overrides_var"]) or None}
+            if args.get("profile"):
+                options[name]["profile"] = args["profile"]
+            elif host_var(name, args["profile_var"]):
+                options[name]["profile"] = host_var(name, args["profile_var"])
+        return {"source": args["source"], "machines": matched, "options": options,
+                "not_in_inventory": [m.get("name") for m in rest]}

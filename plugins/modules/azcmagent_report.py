@@ -46,6 +46,47 @@ options:
     elements: str
     choices: [json, xml, html]
     default: [json, xml, html]
+  source:
+    description:
+      - V(host) judges each host from its own results (O(info_var), O(check_var)).
+      - V(azure) judges each host from what its agent reports to Azure (O(azure_machines)); no host result is needed.
+      - V(both) judges from the host and adds Azure's view, with the findings C(unreachable, judged from Azure) and
+        C(host and Azure disagree).
+      - With V(azure) and V(both) each host gains C(azure) and C(findings) (C(not in Azure) for a host without an
+        Arc machine), and the report gains C(not_in_inventory).
+    type: str
+    choices: [host, azure, both]
+    default: host
+    version_added: 0.1.0
+  azure_machines:
+    description:
+      - The machines returned by M(arcguard.azcmagent.arc_machine_info). Required with O(source=azure) and
+        O(source=both).
+      - A host matches the machine whose resource ID is its O(resource_id_var), else the machine whose name is its
+        inventory hostname (case-insensitive).
+    type: list
+    elements: dict
+    version_added: 0.1.0
+  inventory_hosts:
+    description: The hosts the inventory knows, for C(not_in_inventory); default all hosts of the inventory.
+    type: list
+    elements: str
+    version_added: 0.1.0
+  profiles_var:
+    description: The host variable holding the host's own profiles (for Azure's view).
+    type: str
+    default: lockdown_profiles
+    version_added: 0.1.0
+  overrides_var:
+    description: The host variable holding the host's profile overrides (for Azure's view).
+    type: str
+    default: lockdown_overrides
+    version_added: 0.1.0
+  resource_id_var:
+    description: The host variable holding the Arc resource ID (set by the P(arcguard.azcmagent.arc#inventory) inventory).
+    type: str
+    default: arc_resource_id
+    version_added: 0.1.0
 extends_documentation_fragment:
   - arcguard.azcmagent.azcmagent.controller_attributes
 attributes:
@@ -95,4 +136,10 @@ errors:
   returned: always
   type: list
   elements: str
+not_in_inventory:
+  description: Names of the Arc machines in Azure that no host of the inventory matches.
+  returned: when O(source) is V(azure) or V(both)
+  type: list
+  elements: str
+  version_added: 0.1.0
 """

@@ -13,8 +13,11 @@ import json
 import time
 from xml.sax.saxutils import escape, quoteattr
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as agent_info
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
 
 try:
     import jmespath
@@ -93,12 +96,104 @@ def host_entry(profile, info, check):
     return entry
 
 
-def build(hosts, profile=None, generated=None):
-    """The report: {"summary": {...}, "hosts": {name: entry}} for {name: (profile, info, check)}."""
+# ------------------------------------------------------------------------------------- the view from Azure
+
+FINDING_UNREACHABLE = "unreachable, judged from Azure"
+FINDING_DISAGREE = "host and Azure disagree"
+FINDING_NOT_IN_AZURE = "not in Azure"
+FINDING_NOT_IN_INVENTORY = "in Azure, not in this inventory"
+
+AZURE_SUMMARY_QUERIES = {
+    "azure_compliant": "length(values(hosts)[?azure.compliant])",
+    "azure_drifted": "length(values(hosts)[?azure && azure.compliant == `false`])",
+    "not_in_azure": "length(values(hosts)[?contains(findings, 'not in Azure')])",
+    "judged_from_azure": "length(values(hosts)[?contains(findings, 'unreachable, judged from Azure')])",
+    "disagree": "length(values(hosts)[?contains(findings, 'host and Azure disagree')])",
+}
+
+
+def azure_view(machine, options):
+    """Azure's judgement of one machine against the lockdown ``options`` (profile, profiles, overrides...)."""
+    config = machine.get("agent_configuration") or {}
+    view = {"compliant": False, "differences": [], "not_reported": [], "status": machine.get("status"),
+            "last_status_change": machine.get("last_status_change"), "agent_version": machine.get("agent_version"),
+            "resource_id": machine.get("resource_id"), "error": None}
+    if not options.get("profile") and not any(v for k, v in options.items() if k not in ("profiles", "overrides")):
+        view["error"] = "no lockdown profile for this host (lockdown_profile)"
+        return view
+    if not config:
+        view["error"] = "Azure reports no agent settings for this machine (status %s)" % (machine.get("status"),)
+        return view
+    try:
+        view["differences"], view["not_reported"], _warnings = arcmachine.compare(options, machine.get("os_type"),
+                                                                                  config)
+    except planner.PlanError as exc:
+        view["error"] = str(exc)
+        return view
+    view["compliant"] = not view["differences"]
+    return view
+
+
+def _disagreements(host_config, azure_config):
+    """The properties that the host and Azure both report, with different values."""
+    out = []
+    for prop in sorted(set(host_config or {}) & set(azure_config or {})):
+        ours, theirs = host_config[prop], azure_config[prop]
+        if prop == "proxy.url":
+            ours = redact_url(str(ours or ""))
+        if not planner.same(prop, ours, theirs):
+            out.append({"property": prop, "host": ours, "azure": theirs})
+    return out
+
+
+def with_azure(entry, source, machine, options, info):
+    """A host's entry with Azure's view: ``azure``, ``findings`` (and, for source azure, Azure's verdict)."""
+    entry["findings"] = []
+    entry["azure"] = None
+    if machine is None:
+        entry["findings"].append(FINDING_NOT_IN_AZURE)
+        if source == "azure":
+            entry["error"] = "not in Azure: no Arc machine matches this host"
+        return entry
+    view = azure_view(machine, options)
+    entry["azure"] = view
+    if source == "azure":
+        entry["compliant"] = view["compliant"]
+        entry["differences"] = view["differences"]
+        entry["agent"] = {"installed": None, "version": view["agent_version"], "status": view["status"]}
+        entry["error"] = view["error"]
+        return entry
+    info = info or {}
+    if info.get("unreachable") or info.get("failed") or (entry["error"] and info.get("errors")):
+        entry["findings"].append(FINDING_UNREACHABLE)
+    elif (info.get("agent") or {}).get("installed") is False:
+        entry["findings"].append(FINDING_DISAGREE)
+        entry["disagreements"] = [{"property": "agent", "host": "not installed", "azure": view["status"]}]
+    else:
+        differ = _disagreements(info.get("config"), machine.get("agent_configuration"))
+        if differ:
+            entry["findings"].append(FINDING_DISAGREE)
+            entry["disagreements"] = differ
+    return entry
+
+
+def build(hosts, profile=None, generated=None, azure=None):
+    """The report: {"summary": {...}, "hosts": {name: entry}} for {name: (profile, info, check)}.
+
+    ``azure`` (audit_source azure or both): {"source", "machines": {name: machine or None},
+    "options": {name: lockdown options}, "not_in_inventory": [names]}.
+    """
     entries = {}
     for name, (host_profile, info, check) in hosts.items():
         entries[name] = host_entry(host_profile or profile, info, check)
+        if azure:
+            options = dict((azure.get("options") or {}).get(name) or {})
+            options.setdefault("profile", host_profile or profile)
+            entries[name] = with_azure(entries[name], azure["source"], (azure.get("machines") or {}).get(name),
+                                       options, info)
     report = {"summary": {}, "hosts": entries}
+    if azure:
+        report["not_in_inventory"] = sorted(azure.get("not_in_inventory") or [], key=str.lower)
     summary = {"hosts": len(entries)}
     if jmespath is not None:
         for key, query in SUMMARY_QUERIES.items():
@@ -111,6 +206,19 @@ def build(hosts, profile=None, generated=None):
                        no_agent=sum(1 for e in values if e["agent"].get("installed") is False),
                        blocked_installed=sum(1 for e in values if e["blocked_installed"]),
                        lifecycle=sum(1 for e in values if e["lifecycle"]))
+    if azure:
+        summary["source"] = azure["source"]
+        summary["not_in_inventory"] = len(report["not_in_inventory"])
+        if jmespath is not None:
+            for key, query in AZURE_SUMMARY_QUERIES.items():
+                summary[key] = jmespath.search(query, report)
+        else:
+            values = list(entries.values())
+            summary.update(azure_compliant=sum(1 for e in values if (e["azure"] or {}).get("compliant")),
+                           azure_drifted=sum(1 for e in values if e["azure"] and e["azure"]["compliant"] is False),
+                           not_in_azure=sum(1 for e in values if FINDING_NOT_IN_AZURE in e["findings"]),
+                           judged_from_azure=sum(1 for e in values if FINDING_UNREACHABLE in e["findings"]),
+                           disagree=sum(1 for e in values if FINDING_DISAGREE in e["findings"]))
     summary["profile"] = profile
     summary["generated"] = generated or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["summary"] = summary
@@ -127,6 +235,23 @@ def _short(value):
     if isinstance(value, bool):
         return "true" if value else "false"
     return "" if value is None else str(value)
+
+
+def _azure_lines(entry):
+    """What Azure says about a host, as text lines (JUnit system-out)."""
+    lines = ["finding: %s" % f for f in entry.get("findings") or []]
+    view = entry.get("azure")
+    if view:
+        lines.append("azure: %s, status %s since %s" % (
+            "error: " + view["error"] if view["error"] else ("compliant" if view["compliant"] else "drifted"),
+            view["status"], view["last_status_change"]))
+        lines.extend("azure: %s: expected %s, actual %s" % (d["property"], _short(d["expected"]), _short(d["actual"]))
+                     for d in view["differences"])
+        lines.extend("azure: %s: %s" % (p, arcmachine.NOT_REPORTED) for p in view["not_reported"])
+    for d in entry.get("disagreements") or []:
+        lines.append("host and Azure disagree on %s: host %s, Azure %s" % (d["property"], _short(d["host"]),
+                                                                           _short(d["azure"])))
+    return lines
 
 
 def to_junit(report):
@@ -151,12 +276,23 @@ def to_junit(report):
             parts.append('<failure message=%s>%s</failure>' % (
                 quoteattr("%d setting(s) differ from profile %s" % (len(lines), entry["profile"])),
                 escape("\n".join(lines))))
+        out_lines = []
         if entry["blocked_installed"]:
-            parts.append('<system-out>%s</system-out>' % escape(
-                "installed but no longer allowed: " + ", ".join(entry["blocked_installed"])))
+            out_lines.append("installed but no longer allowed: " + ", ".join(entry["blocked_installed"]))
+        out_lines.extend(_azure_lines(entry))
+        if out_lines:
+            parts.append('<system-out>%s</system-out>' % escape("\n".join(out_lines)))
         parts.append("</testcase>\n")
     parts.append("  </testsuite>\n")
     parts.append(lifecycle[0])
+    if "not_in_inventory" in report:
+        missing = report["not_in_inventory"]
+        parts.append('  <testsuite name="Arc machines not in this inventory" tests="%d" failures="0" errors="0" '
+                     'skipped="%d">\n' % (len(missing), len(missing)))
+        for name in missing:
+            parts.append('    <testcase classname="azure.not_in_inventory" name=%s><skipped message=%s/></testcase>\n'
+                         % (quoteattr(name), quoteattr(FINDING_NOT_IN_INVENTORY)))
+        parts.append("  </testsuite>\n")
     parts.append("</testsuites>\n")
     return "".join(parts)
 
@@ -225,9 +361,55 @@ def _status(entry):
     return "compliant" if entry["compliant"] else "drifted"
 
 
+def _azure_cells(entry):
+    esc = html.escape
+    view = entry.get("azure")
+    if view is None:
+        verdict = "not in Azure"
+    elif view["error"]:
+        verdict = "error"
+    else:
+        verdict = "compliant" if view["compliant"] else "drifted"
+    status = "" if view is None else "%s (since %s)" % (view["status"] or "", view["last_status_change"] or "")
+    return '<td class="s-%s">%s</td><td>%s</td><td>%s</td>' % (
+        "error" if verdict in ("error", "not in Azure") else verdict, esc(verdict), esc(status),
+        esc("; ".join(entry.get("findings") or [])))
+
+
+def _azure_sections(report, ordered):
+    """Azure's differences and unreported settings per host, disagreements, and the machines the inventory lacks."""
+    esc = html.escape
+    out = []
+    shown = [(n, e) for n, e in ordered
+             if e.get("azure") and (e["azure"]["differences"] or e["azure"]["not_reported"] or e.get("disagreements"))]
+    if shown:
+        out.append("<h2>As Azure reports it</h2>")
+    for name, entry in shown:
+        view = entry["azure"]
+        out.append('<h3 id="azure-%s">%s</h3><table class="azure"><thead><tr><th>Setting</th><th>Expected</th>'
+                   '<th>Azure reports</th></tr></thead><tbody>' % (esc(name, quote=True), esc(name)))
+        for diff in view["differences"]:
+            out.append("<tr><td><code>%s</code></td><td><code>%s</code></td><td><code>%s</code></td></tr>"
+                       % (esc(str(diff["property"])), esc(_short(diff["expected"])), esc(_short(diff["actual"]))))
+        for prop in view["not_reported"]:
+            out.append('<tr class="not-reported"><td><code>%s</code></td><td></td><td>%s</td></tr>'
+                       % (esc(prop), esc(arcmachine.NOT_REPORTED)))
+        for diff in entry.get("disagreements") or []:
+            out.append('<tr class="disagree"><td><code>%s</code></td><td>host: <code>%s</code></td>'
+                       '<td><code>%s</code> (%s)</td></tr>' % (esc(str(diff["property"])), esc(_short(diff["host"])),
+                                                               esc(_short(diff["azure"])), esc(FINDING_DISAGREE)))
+        out.append("</tbody></table>")
+    missing = report.get("not_in_inventory") or []
+    out.append('<h2 id="not-in-inventory">%s (%d)</h2>' % (esc(FINDING_NOT_IN_INVENTORY.capitalize()), len(missing)))
+    if missing:
+        out.append("<ul>%s</ul>" % "".join("<li>%s</li>" % esc(n) for n in missing))
+    return "".join(out)
+
+
 def to_html(report):
     """One self-contained page: summary counts, a sortable table of hosts, each drifted host's differences."""
     summary = report["summary"]
+    with_azure_view = "not_in_inventory" in report
     esc = html.escape
     out = ['<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
@@ -245,18 +427,22 @@ def to_html(report):
     out.append('</div><table id="hosts"><thead><tr>'
                '<th data-type="text">Host</th><th data-type="text">Status</th><th data-type="text">Profile</th>'
                '<th data-type="num">Differences</th><th data-type="text">Agent version</th>'
-               '<th data-type="text">Blocked but installed</th><th data-type="text">Error</th></tr></thead><tbody>')
+               '<th data-type="text">Blocked but installed</th><th data-type="text">Error</th>%s</tr></thead><tbody>'
+               % ('<th data-type="text">Azure</th><th data-type="text">Azure status</th>'
+                  '<th data-type="text">Findings</th>' if with_azure_view else ""))
     rank = {"drifted": 0, "error": 1, "compliant": 2}
     ordered = sorted(report["hosts"].items(), key=lambda kv: (rank[_status(kv[1])], kv[0]))
     for name, entry in ordered:
         status = _status(entry)
         out.append('<tr><td><a href="#host-%s">%s</a></td><td class="s-%s" data-v="%d%s">%s</td><td>%s</td>'
-                   '<td data-v="%d">%d</td><td>%s</td><td>%s</td><td>%s</td></tr>'
+                   '<td data-v="%d">%d</td><td>%s</td><td>%s</td><td>%s</td>%s</tr>'
                    % (esc(name, quote=True), esc(name), status, rank[status], status, status,
                       esc(str(entry["profile"] or "")), len(entry["differences"]), len(entry["differences"]),
                       esc(str(entry["agent"].get("version") or "")), esc(", ".join(entry["blocked_installed"])),
-                      esc(entry["error"] or "")))
+                      esc(entry["error"] or ""), _azure_cells(entry) if with_azure_view else ""))
     out.append("</tbody></table>")
+    if with_azure_view:
+        out.append(_azure_sections(report, ordered))
     drifted = [(n, e) for n, e in ordered if e["differences"]]
     if drifted:
         out.append("<h2>Differences</h2>")

@@ -1,0 +1,172 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module is implemented by the action plugin of the same name (plugins/action/arc_machine_info.py).
+
+DOCUMENTATION = r"""
+module: arc_machine_info
+short_description: List Azure Arc-enabled servers and the agent settings they report to Azure
+version_added: 0.1.0
+description:
+  - Runs the query of the P(arcguard.azcmagent.arc#inventory) inventory plugin on the controller and returns
+    the machines, for playbooks that do not use that inventory. No host is contacted.
+  - Reads every C(Microsoft.HybridCompute/machines) resource of the scopes from Azure Resource Graph (all pages),
+    honouring throttling with bounded retries. A scope the identity may not read is a warning naming it; the
+    rest still loads.
+  - Options left unset are taken from the same environment variables as the inventory plugin's.
+requirements:
+  - azure-identity (Python, on the controller)
+  - azure-mgmt-resourcegraph (Python, on the controller)
+author:
+  - arcguard maintainers (@arcguard)
+options:
+  subscriptions:
+    description: Subscription IDs; with O(management_groups) also empty, everything the identity can read.
+    type: list
+    elements: str
+    default: []
+  management_groups:
+    description: Management group names.
+    type: list
+    elements: str
+    default: []
+  auth_source:
+    description:
+      - V(auto) (azure-identity's default chain, or the client secret when O(secret) is set), V(env), V(cli) or
+        V(msi). Default from C(ANSIBLE_AZURE_AUTH_SOURCE), else V(auto).
+    type: str
+    choices: [auto, env, cli, msi]
+  client_id:
+    description: Service principal (or user-assigned managed identity) client ID. Default from C(AZURE_CLIENT_ID).
+    type: str
+  secret:
+    description: Client secret. Default from C(AZURE_SECRET) or C(AZURE_CLIENT_SECRET). Never returned or logged.
+    type: str
+  tenant:
+    description: Tenant ID. Default from C(AZURE_TENANT) or C(AZURE_TENANT_ID).
+    type: str
+  cloud:
+    description: The Azure cloud. Default from C(AZURE_CLOUD_ENVIRONMENT), else V(AzureCloud).
+    type: str
+    choices: [AzureCloud, AzureUSGovernment, AzureChinaCloud]
+  arm_endpoint:
+    description: Resource Manager endpoint of a custom cloud (https). Default from C(AZURE_ARM_ENDPOINT).
+    type: str
+  authority_host:
+    description:
+      - Entra ID authority of a custom cloud (https); instance discovery is then turned off. Default from
+        C(AZURE_AUTHORITY_HOST).
+    type: str
+  include_statuses:
+    description: Only machines with these statuses (case-insensitive); empty is all.
+    type: list
+    elements: str
+    default: []
+  include_os:
+    description: Only machines of these OS types; empty is all.
+    type: list
+    elements: str
+    choices: [linux, windows]
+    default: []
+  tags:
+    description: Only machines with all these tags; a null value only requires the tag.
+    type: dict
+    default: {}
+  names:
+    description: Only machines with these resource names (case-insensitive); empty is all.
+    type: list
+    elements: str
+    default: []
+extends_documentation_fragment:
+  - arcguard.azcmagent.azcmagent.controller_attributes
+attributes:
+  check_mode:
+    support: full
+    description: Only reads.
+  diff_mode:
+    support: none
+    description: Nothing to compare.
+  idempotent:
+    support: full
+    description: Reports nothing as changed.
+seealso:
+  - plugin: arcguard.azcmagent.arc
+    plugin_type: inventory
+"""
+
+EXAMPLES = r"""
+- name: The Windows servers of a subscription as Azure sees them
+  arcguard.azcmagent.arc_machine_info:
+    subscriptions: [5f0c0c2e-1111-2222-3333-444444444444]
+    include_os: [windows]
+  register: arc
+  run_once: true
+  delegate_to: localhost
+
+- name: Those whose extension manager is on
+  ansible.builtin.debug:
+    msg: "{{ arc.machines | selectattr('agent_configuration.extensions.enabled', 'defined')
+             | selectattr('agent_configuration.extensions.enabled') | map(attribute='name') }}"
+  run_once: true
+"""
+
+RETURN = r"""
+machines:
+  description: The machines, sorted by name.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Resource name.
+      type: str
+    resource_id:
+      description: Azure resource ID.
+      type: str
+    subscription_id:
+      description: Subscription ID.
+      type: str
+    resource_group:
+      description: Resource group, as the resource ID spells it.
+      type: str
+    location:
+      description: Azure region.
+      type: str
+    tags:
+      description: Resource tags.
+      type: dict
+    status:
+      description: As Azure spells it (C(Connected), C(Disconnected), C(Error), C(AwaitingConnection)).
+      type: str
+    agent_version:
+      description: Agent version the machine reported.
+      type: str
+    os_type:
+      description: C(linux) or C(windows).
+      type: str
+    os_name:
+      description: OS name as reported.
+      type: str
+    os_version:
+      description: OS version as reported.
+      type: str
+    last_status_change:
+      description: When the status last changed (UTC, ISO 8601).
+      type: str
+    machine_fqdn:
+      description: The machine's FQDN as reported.
+      type: str
+    dns_fqdn:
+      description: The DNS FQDN as reported.
+      type: str
+    agent_configuration:
+      description:
+        - The agent settings reported to Azure, by azcmagent property name, typed like the C(config) return of
+          M(arcguard.azcmagent.azcmagent_config) (booleans, lists of C(Publisher/Type), port numbers); proxy
+          credentials replaced by C(********). Settings Azure does not report (C(incomingconnections.enabled))
+          are absent.
+      type: dict
+      sample: {"config.mode": "full", "extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"],
+               "extensions.enabled": true, "guestconfiguration.enabled": false}
+"""

@@ -1,0 +1,233 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An Arc machine as Azure reports it, in the collection's terms. Pure: no I/O, no Azure SDK.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+
+``normalise_row(row)`` turns a Resource Graph ``resources`` row (or an ARM GET body) of type
+``Microsoft.HybridCompute/machines`` into a flat dict; its ``agent_configuration`` is keyed by azcmagent
+property name with the values typed like ``azcmagent_config``'s ``config`` return. Azure reports only part
+of the agent's settings (no ``incomingconnections.enabled``, for one): what it does not report is absent.
+
+``differences(options, os_type, agent_configuration)`` compares a lockdown (azcmagent_config options,
+profile included) with what Azure reports, through the planner, over the reported properties only;
+``compare()`` also says which wanted properties Azure does not report.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
+
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
+
+KEYS = ("name", "resource_id", "subscription_id", "resource_group", "location", "tags", "status", "agent_version",
+        "os_type", "os_name", "os_version", "last_status_change", "machine_fqdn", "dns_fqdn", "agent_configuration")
+
+# agentConfiguration keys are the property names in camel case without the dots:
+# extensionsAllowList -> extensions.allowlist, guestConfigurationEnabled -> guestconfiguration.enabled
+_BY_FOLDED = {prop.replace(".", ""): prop for prop in catalog.PROPERTIES}
+_LIST_DEFAULT_ON_NULL = (catalog.PORTS, catalog.NAMES, catalog.BYPASS)
+
+NOT_REPORTED = "not reported by Azure"
+
+
+def _get(mapping, key):
+    """A key of an Azure object, any casing (Resource Graph and ARM do not always agree)."""
+    if not isinstance(mapping, dict):
+        return None
+    if key in mapping:
+        return mapping[key]
+    low = key.lower()
+    for name, value in mapping.items():
+        if str(name).lower() == low:
+            return value
+    return None
+
+
+def _text(value):
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _extension_name(item):
+    """``{publisher, type}`` (any casing) or a ``Publisher/Type`` string -> ``Publisher/Type``."""
+    if isinstance(item, dict):
+        publisher, ext_type = _text(_get(item, "publisher")), _text(_get(item, "type"))
+        if not publisher or not ext_type:
+            raise parsers.ParseError("extension entry without publisher and type: %r" % (item,))
+        return "%s/%s" % (publisher, ext_type)
+    text = _text(item)
+    if not text:
+        raise parsers.ParseError("empty extension entry")
+    return text
+
+
+def agent_configuration(raw, warnings=None, name="?"):
+    """``properties.agentConfiguration`` as {azcmagent property: value}; unreported properties absent."""
+    out = {}
+    if not isinstance(raw, dict):
+        return out
+    for key, value in raw.items():
+        prop = _BY_FOLDED.get(str(key).replace(".", "").replace("_", "").lower())
+        if prop is None:
+            continue        # a setting this collection does not know: not guessed
+        kind = catalog.PROPERTIES[prop]["type"]
+        try:
+            if value is None:
+                if kind in _LIST_DEFAULT_ON_NULL:
+                    out[prop] = []
+                elif prop == "proxy.url":
+                    out[prop] = ""
+                continue    # a null boolean or mode says nothing
+            if kind == catalog.NAMES:
+                items = value if isinstance(value, list) else parsers.to_list(value)
+                out[prop] = [_extension_name(item) for item in items if item not in (None, "")]
+            elif prop == "proxy.url":
+                out[prop] = redact_url(str(value).strip())
+            elif kind == catalog.ENUM:
+                out[prop] = str(value).strip().lower()
+            else:
+                out[prop] = parsers.normalise(prop, value)
+        except (parsers.ParseError, ValueError, TypeError) as exc:
+            if warnings is not None:
+                warnings.append("machine %s: agentConfiguration.%s is not understood (%s); left out"
+                                % (name, key, exc))
+    return out
+
+
+def _os_type(props):
+    for key in ("osType", "osName"):
+        text = _text(_get(props, key))
+        if text and text.lower() in ("linux", "windows"):
+            return text.lower()
+    text = _text(_get(props, "osType"))
+    return text.lower() if text else None
+
+
+def _resource_group(rid, row):
+    parts = str(rid or "").split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part.lower() == "resourcegroups":
+            return parts[index + 1]
+    return _text(_get(row, "resourceGroup"))
+
+
+def _subscription(rid, row):
+    parts = str(rid or "").split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part.lower() == "subscriptions":
+            return parts[index + 1]
+    return _text(_get(row, "subscriptionId"))
+
+
+def normalise_row(row, warnings=None):
+    """One machine of Resource Graph (or ARM) as the collection's flat dict (keys: ``KEYS``)."""
+    if not isinstance(row, dict):
+        raise ValueError("a machine row must be an object, got %r" % (row,))
+    props = _get(row, "properties") or {}
+    if not isinstance(props, dict):
+        props = {}
+    rid = _text(_get(row, "id"))
+    name = _text(_get(row, "name")) or (rid.rsplit("/", 1)[-1] if rid else None)
+    tags = _get(row, "tags")
+    return {
+        "name": name,
+        "resource_id": rid,
+        "subscription_id": _subscription(rid, row),
+        "resource_group": _resource_group(rid, row),
+        "location": _text(_get(row, "location")),
+        "tags": dict(tags) if isinstance(tags, dict) else {},
+        "status": _text(_get(props, "status")),
+        "agent_version": _text(_get(props, "agentVersion")),
+        "os_type": _os_type(props),
+        "os_name": _text(_get(props, "osName")),
+        "os_version": _text(_get(props, "osVersion")),
+        "last_status_change": _text(_get(props, "lastStatusChange")),
+        "machine_fqdn": _text(_get(props, "machineFqdn")),
+        "dns_fqdn": _text(_get(props, "dnsFqdn")),
+        "agent_configuration": agent_configuration(_get(props, "agentConfiguration"), warnings, name),
+    }
+
+
+def matches(machine, statuses=(), os_types=(), tags=None, names=()):
+    """Does a machine pass the filters? Statuses and names case-insensitive; all tags must match (a None value
+    only requires the tag)."""
+    statuses = {str(s).lower() for s in statuses or ()}
+    names = {str(n).lower() for n in names or ()}
+    if statuses and str(machine.get("status") or "").lower() not in statuses:
+        return False
+    if os_types and machine.get("os_type") not in set(os_types):
+        return False
+    if names and str(machine.get("name") or "").lower() not in names:
+        return False
+    have = machine.get("tags") or {}
+    for key, value in (tags or {}).items():
+        if key not in have or (value is not None and str(have[key]) != str(value)):
+            return False
+    return True
+
+
+def match(hosts, machines):
+    """({host: machine or None}, [machines no host matched]) for ``hosts`` = {inventory name: resource ID or None}.
+
+    A host with a resource ID (the inventory plugin's arc_resource_id) matches by ID (case-insensitive); any
+    other by resource name = inventory hostname, case-insensitive, so a static inventory works too.
+    """
+    by_id, by_name = {}, {}
+    for machine in machines:
+        by_id.setdefault(str(machine.get("resource_id") or "").lower(), machine)
+        by_name.setdefault(str(machine.get("name") or "").lower(), machine)
+    matched, used = {}, set()
+    for host, rid in hosts.items():
+        machine = by_id.get(str(rid).lower()) if rid else by_name.get(str(host).lower())
+        matched[host] = machine
+        if machine is not None:
+            used.add(id(machine))
+    return matched, [m for m in machines if id(m) not in used]
+
+
+# ------------------------------------------------------------------------------------------------ comparing
+
+def compare(options, os_type, agent_configuration):
+    """(differences, not_reported, warnings) of a lockdown against what Azure reports.
+
+    ``differences``: [{"property", "expected", "actual"}] over the properties Azure reports;
+    ``not_reported``: the wanted properties it does not report (never drift). Raises ``PlanError`` for bad
+    options or an OS type other than linux/windows (aliases resolve per OS).
+    """
+    os_name = str(os_type or "").lower()
+    if os_name not in ("linux", "windows"):
+        raise planner.PlanError("Azure reports no OS type (linux or windows) for this machine, so the profile's "
+                                "extension aliases cannot be resolved")
+    args = profiles.resolve(dict(options or {}))
+    desired = planner.desired_state(args, os_name)
+    reported = dict(agent_configuration or {})
+    not_reported = [p for p in desired.managed() if p not in reported]
+    for prop in not_reported:
+        desired.values.pop(prop, None)
+        desired.clear.discard(prop)
+    if "proxy.url" in desired.values:
+        # Azure's view is redacted: compare like with like
+        desired.values["proxy.url"] = redact_url(desired.values["proxy.url"])
+    result = planner.plan(desired, reported)
+    differences = [{"property": c["property"], "expected": c["after"], "actual": c["before"]}
+                   for c in result.changes]
+    if result.second_pass:
+        # the agent reports monitor mode: the lists it reports then are not the stored ones
+        pending = [p for p in catalog.MONITOR_SHADOWED if p in desired.managed()]
+        for prop in pending:
+            if prop in reported and not planner.same(prop, reported[prop], desired.values.get(prop)):
+                differences.append({"property": prop, "expected": desired.values.get(prop),
+                                    "actual": reported[prop]})
+    return differences, not_reported, list(desired.warnings)
+
+
+def differences(options, os_type, agent_configuration):
+    """[{"property", "expected", "actual"}]: where what Azure reports differs from the lockdown."""
+    return compare(options, os_type, agent_configuration)[0]

@@ -1,0 +1,19 @@
+"""Drift watch tests import the source tree as ansible_collections.arcguard.azcmagent (linked by scripts/env.sh)."""
+
+import os
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# scripts/env.sh links the source tree there (SRC_COLLECTIONS)
+SRC = os.environ.get("SRC_COLLECTIONS") or os.path.join(ROOT, "build", "src-collections")
+if not os.path.isdir(os.path.join(SRC, "ansible_collections", "arcguard", "azcmagent")):
+    raise RuntimeError("%s does not hold the source tree: source scripts/env.sh first" % SRC)
+for path in (SRC, ROOT):
+    if path not in sys.path:
+        sys.path.insert(0, path)
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile("ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=100, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
