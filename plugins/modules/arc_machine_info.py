@@ -81,6 +81,9 @@ options:
 extends_documentation_fragment:
   - arcguard.azcmagent.azcmagent.controller_attributes
 attributes:
+  action:
+    support: full
+    description: Implemented as an action plugin that runs on the controller and queries Azure; it does not touch any host.
   check_mode:
     support: full
     description: Only reads.
