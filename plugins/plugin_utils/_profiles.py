@@ -85,7 +85,8 @@ PROFILES = {
         },
     },
     "defaults": {
-        "description": "Back to the agent's defaults - full mode, no lists, guest configuration, extensions and incoming connections on",
+        "description": ("Back to the agent's defaults - full mode, no lists, guest configuration, extensions and "
+                        "incoming connections on, no incoming connection ports"),
         "options": {
             "mode": "full",
             "extensions_allowlist": [],
@@ -93,6 +94,7 @@ PROFILES = {
             "guestconfiguration_enabled": True,
             "extensions_enabled": True,
             "incomingconnections_enabled": True,
+            "incomingconnections_ports": [],
         },
     },
 }
