@@ -23,3 +23,70 @@ EXAMPLES = int(os.environ.get("HOSTILE_EXAMPLES", "0") or 0)
 
 def examples(default):
     return EXAMPLES or default
+
+
+def scratch():
+    """A scratch directory for hosts made inside hypothesis examples (below pytest's basetemp when there is one)."""
+    base = os.environ.get("HOSTILE_SCRATCH") or os.path.join(ROOT, "build", "hostile-scratch")
+    os.makedirs(base, exist_ok=True)
+    return base
+
+
+# ------------------------------------------------------------------ running the action on real stand-ins
+
+def target_class():
+    """The unit suite's stand-in target (tests/unit/test_action_remove_blocked.py: real /bin/sh, or the WinRM
+    endpoint's PowerShell interpreter), with ``diff`` and snapshots of the host's whole file system."""
+    import shutil
+    from unittest import mock
+
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.playbook.task import Task
+    from ansible.plugins.shell.powershell import ShellModule as PowerShell
+    from ansible.plugins.shell.sh import ShellModule as Sh
+    from ansible.template import Templar
+    from tests.unit.test_action_remove_blocked import Target
+
+    from ansible_collections.arcguard.azcmagent.plugins.action.azcmagent_config import ActionModule
+
+    class DiffTarget(Target):
+        def run(self, check=False, environment=None, diff=False, **args):
+            task = mock.MagicMock(Task)
+            task.args = self.args(**args)
+            task.check_mode = check
+            task.diff = diff
+            task.async_val = 0
+            task.environment = environment if environment is not None else self.environment()
+            connection = mock.MagicMock()
+            connection._shell = PowerShell() if self.flavour == "windows" else Sh()
+            action = ActionModule(task, connection, mock.MagicMock(check_mode=check), loader=DataLoader(),
+                                  templar=Templar(loader=DataLoader()), shared_loader_obj=None)
+            action._low_level_execute_command = self
+            self.commands = []
+            return action.run(task_vars={})
+
+        def snapshot(self):
+            saved = self.root + ".saved"
+            shutil.rmtree(saved, ignore_errors=True)
+            shutil.copytree(self.root, saved, symlinks=True)
+            return saved
+
+        def restore(self, saved):
+            shutil.rmtree(self.root)
+            shutil.copytree(saved, self.root, symlinks=True)
+
+        def files(self):
+            """Every file below the host's root and its content (logs and fault counters left out)."""
+            out = {}
+            for base, _dirs, names in os.walk(self.root):
+                for name in names:
+                    if name.startswith(("standin-invocations", "standin-services", ".standin")):
+                        continue
+                    path = os.path.join(base, name)
+                    with open(path, "rb") as handle:
+                        out[os.path.relpath(path, self.root)] = handle.read()
+                for name in _dirs:
+                    out[os.path.relpath(os.path.join(base, name), self.root) + "/"] = b""
+            return out
+
+    return DiffTarget
