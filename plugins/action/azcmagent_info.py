@@ -9,9 +9,10 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as info
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, Runner, scrub
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import INFO_SPEC
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import LIST_ARGV, AgentError, Runner
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._scripts import Listing
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url, scrub
 
 
 class ActionModule(ActionBase):
@@ -21,13 +22,9 @@ class ActionModule(ActionBase):
     _supports_check_mode = True
     _supports_async = False
 
-    ARGUMENT_SPEC = dict(
-        executable=dict(type="str"),
-        extensions_path=dict(type="str"),
-        timeout=dict(type="int", default=120),
-    )
+    ARGUMENT_SPEC = INFO_SPEC
 
-    STEPS = (["version"], ["show", "--json"], ["config", "list", "--json"], ["config", "info", "--json"])
+    STEPS = (["version"], ["show", "--json"], list(LIST_ARGV), ["config", "info", "--json"])
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -56,7 +53,7 @@ class ActionModule(ActionBase):
             except parsers.ParseError as exc:
                 data["errors"].append("could not understand config list: %s" % exc)
         elif list_step is not None:
-            why = runner.step_error(out, list_step, ["config", "list", "--json"]).msg
+            why = runner.step_error(out, list_step, LIST_ARGV).msg
             data["errors"].append(why)
         supported = []
         if steps[4] is not None and steps[4].rc == 0:

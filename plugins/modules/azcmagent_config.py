@@ -106,23 +106,12 @@ options:
       - Unknown property names are an error. A property the installed agent does not support (older version) fails,
         naming the version that introduced it.
     type: dict
-  executable:
-    description:
-      - The azcmagent to run.
-      - Default on Linux C(/opt/azcmagent/bin/azcmagent), then C(azcmagent) on C(PATH); on Windows
-        C(%ProgramFiles%\AzureConnectedMachineAgent\azcmagent.exe) (using C($env:ProgramW6432) from 32-bit hosts).
-    type: path
   strict:
     description:
       - Turn every warning into a failure, before anything is written.
     type: bool
     default: false
   timeout:
-    description:
-      - Seconds each azcmagent invocation may take before it is stopped and the task fails. V(0) means no limit.
-      - Applied on POSIX targets with C(timeout) from coreutils when it is present. On Windows use the task keyword
-        C(timeout).
-    type: int
     default: 300
   wait_timeout:
     description:
@@ -170,15 +159,10 @@ options:
       - In check mode, RV(removed_extensions) lists what would be removed and nothing is.
     type: bool
     default: false
-  extensions_path:
-    description:
-      - Where installed extensions live, for O(remove_blocked). Default C(/var/lib/waagent) on Linux and
-        C(%SystemDrive%\Packages\Plugins) on Windows, where the agent keeps them.
-    type: str
+extends_documentation_fragment:
+  - arcguard.azcmagent.azcmagent
+  - arcguard.azcmagent.azcmagent.attributes
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller.
   check_mode:
     support: full
     description: Reads the settings and reports the planned commands without running them.
@@ -188,10 +172,6 @@ attributes:
   idempotent:
     support: full
     description: A second run with the same options reports no change and runs no write.
-  platform:
-    support: full
-    description: Linux and other POSIX targets through /bin/sh, Windows targets through PowerShell.
-    platforms: [posix, windows]
 notes:
   - A converged host costs one remote command and one C(azcmagent) invocation. A drifted host costs one more remote
     command that applies every write and reads the result back. Leaving monitor mode while also managing lists costs

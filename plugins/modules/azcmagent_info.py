@@ -20,25 +20,13 @@ description:
     PowerShell).
 author:
   - arcguard maintainers (@arcguard)
+extends_documentation_fragment:
+  - arcguard.azcmagent.azcmagent
+  - arcguard.azcmagent.azcmagent.attributes
 options:
-  executable:
-    description:
-      - The azcmagent to run. Default as in M(arcguard.azcmagent.azcmagent_config).
-    type: str
-  extensions_path:
-    description:
-      - Where installed extensions live. Default C(/var/lib/waagent) on Linux and C(%SystemDrive%\Packages\Plugins)
-        on Windows.
-    type: str
   timeout:
-    description:
-      - Seconds each azcmagent invocation may take (POSIX targets). V(0) means no limit.
-    type: int
     default: 120
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller.
   check_mode:
     support: full
     description: Read-only; the same in check mode.
@@ -48,10 +36,6 @@ attributes:
   idempotent:
     support: full
     description: Never changes anything.
-  platform:
-    support: full
-    description: Linux and other POSIX targets through /bin/sh, Windows targets through PowerShell.
-    platforms: [posix, windows]
 seealso:
   - module: arcguard.azcmagent.azcmagent_config
 """

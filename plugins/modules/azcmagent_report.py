@@ -46,10 +46,9 @@ options:
     elements: str
     choices: [json, xml, html]
     default: [json, xml, html]
+extends_documentation_fragment:
+  - arcguard.azcmagent.azcmagent.controller_attributes
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller.
   check_mode:
     support: full
     description: Writes the reports in check mode too; it changes nothing on the hosts.
@@ -59,10 +58,6 @@ attributes:
   idempotent:
     support: full
     description: Reports nothing as changed.
-  platform:
-    support: full
-    description: Runs on the controller.
-    platforms: [posix]
 seealso:
   - module: arcguard.azcmagent.azcmagent_info
 """

@@ -18,7 +18,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._scripts import Secret
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, redact_url
 
 
 class PlanError(ValueError):
@@ -29,7 +29,6 @@ NAME_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?/[A-Za-z0-9](
 PROPERTY_RE = re.compile(r"^[a-z][a-z0-9]*(?:\.[a-z][a-z0-9]*)+$")
 SLASH_LOOKALIKES = "\u2215\u2044\u29f8\uff0f\u2571\u0338\u337a\u2f03"
 QUOTE_LOOKALIKES = "\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2032\u2033"
-REDACTED = "********"
 
 
 def _describe_char(ch):
@@ -55,16 +54,6 @@ def check_value(what: str, value: str, os_name: str):
         raise PlanError("%s ends with a backslash, which Windows command-line parsing would not pass "
                         "intact: %r" % (what, value))
     return value
-
-
-def redact_url(url: str) -> str:
-    """The proxy URL with any user name and password replaced."""
-    if not url or "@" not in url:
-        return url
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        return REDACTED + url[url.rfind("@"):]
-    return scheme + "://" + REDACTED + rest[rest.rfind("@"):]
 
 
 # ------------------------------------------------------------------ extension names

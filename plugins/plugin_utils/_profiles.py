@@ -6,9 +6,32 @@
 Internal to arcguard.azcmagent: not a public API, may change without notice. Used by the
 lockdown role through azcmagent_config's profile option; docs/roles.md lists what each yields.
 Every profile except monitor also sets mode: full, so switching profiles always works.
+
+- ``resolve(options, argument_spec)``: the task's options with its profile merged in (profile, then
+  ``overrides``, then the task's own options), checked with ``argument_spec``; raises
+  ``_planner.PlanError`` for a bad profile. Pure.
+- ``PROFILE_OPTIONS``: the options a profile may set (derived from the catalog and the spec).
 """
 
 from __future__ import annotations
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import CONFIG_SPEC
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import PlanError
+
+# Beside the options that set an agent property (catalog.OPTION_PROPERTIES), a profile may say how its
+# lists combine, give other properties, and bound each invocation.
+_ALSO_IN_PROFILES = ("list_action", "settings", "timeout")
+
+
+def profile_options(argument_spec) -> tuple:
+    """The options of ``argument_spec`` that a profile may set, in the spec's order."""
+    return tuple(k for k in argument_spec if k in catalog.OPTION_PROPERTIES or k in _ALSO_IN_PROFILES)
+
+
+PROFILE_OPTIONS = profile_options(CONFIG_SPEC)
 
 PROFILES = {
     "ama_only": {
@@ -98,3 +121,43 @@ PROFILES = {
         },
     },
 }
+
+
+def resolve(options: dict, argument_spec=None) -> dict:
+    """Options from the named profile, then overrides, then the task's own options.
+
+    ``options``: the task's validated options; ``argument_spec``: the module's (default: azcmagent_config's).
+    Returns a new dict; the merged options are checked like the task's own, with the argument spec.
+    """
+    spec = CONFIG_SPEC if argument_spec is None else argument_spec
+    allowed = profile_options(spec)
+    name = options.get("profile")
+    if name is None:
+        if options.get("overrides"):
+            raise PlanError("overrides needs profile")
+        return dict(options)
+    profiles = dict(PROFILES)
+    profiles.update(options.get("profiles") or {})
+    if name not in profiles:
+        raise PlanError("profile %s is not a profile; known profiles: %s"
+                        % (name, ", ".join(sorted(profiles)) or "none (profiles is empty)"))
+    entry = profiles[name]
+    if not isinstance(entry, dict) or not isinstance(entry.get("options", {}), dict):
+        raise PlanError("profile %s must be a dictionary with an options dictionary" % name)
+    merged = {}
+    for source, where in ((entry.get("options") or {}, "profile %s" % name),
+                          (options.get("overrides") or {}, "overrides")):
+        unknown = sorted(set(source) - set(allowed))
+        if unknown:
+            raise PlanError("%s: %s cannot be set by a profile (options: %s)"
+                            % (where, ", ".join(unknown), ", ".join(allowed)))
+        merged.update(source)
+    explicit = {k: v for k, v in options.items() if v is not None and k in allowed
+                and (k not in spec or v != spec[k].get("default"))}
+    merged.update(explicit)
+    checked = ArgumentSpecValidator({k: v for k, v in spec.items() if k in allowed}).validate(merged)
+    if checked.error_messages:
+        raise PlanError("profile %s: %s" % (name, "; ".join(checked.error_messages)))
+    out = dict(options)
+    out.update({k: v for k, v in checked.validated_parameters.items() if k in merged or v is not None})
+    return out

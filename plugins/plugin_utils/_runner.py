@@ -4,19 +4,27 @@
 """Running azcmagent through an action plugin's connection, and explaining its failures.
 
 Internal to arcguard.azcmagent: not a public API, may change without notice.
+
+- ``Runner(action, executable=None, timeout=None)``: runs lists of steps (argv lists and the step objects of
+  ``_scripts``) as one remote command through ``action``'s connection (``run``); knows the target's OS from
+  the shell (``os``: linux or windows); collects in ``secrets`` every secret value seen, for ``scrub``.
+- ``read_state(runner, wait_timeout=0, extras=())``: the agent's settings from ``config list --json``
+  (``LIST_ARGV``), with ``extras`` run in the same remote command.
+- ``AgentError``: a failure to report, with its details; ``EXIT_CODES``: what azcmagent's exit codes mean.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 import time
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, scrub  # noqa: F401  # pylint: disable=unused-import
 
-_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
-REDACTED = "********"
+# how the agent's settings are read; agents without --json are read with LIST_TEXT_ARGV
+LIST_ARGV = ("config", "list", "--json")
+LIST_TEXT_ARGV = ("config", "list")
 
 EXIT_CODES = {
     1: "error",
@@ -29,20 +37,6 @@ EXIT_CODES = {
     69: "error updating the local configuration",
     70: "unable to obtain the local configuration",
 }
-
-
-def scrub(value, secrets=()):
-    """Remove credentials from any string inside ``value`` (URLs with user info, and known secrets)."""
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret:
-                value = value.replace(secret, REDACTED)
-        return _CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + "@", value)
-    if isinstance(value, dict):
-        return {k: scrub(v, secrets) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [scrub(v, secrets) for v in value]
-    return value
 
 
 class AgentError(Exception):
@@ -69,7 +63,7 @@ POWERSHELL_COMMAND_LIMIT = 8000
 STDIN_ARG_LENGTH = 48
 
 
-class StdinArg(scripts.Secret):
+class StdinArg(Secret):
     """An argument passed on standard input because of its length; shown as it is."""
 
     def __init__(self, value):
@@ -126,7 +120,8 @@ class Runner:
         self.timeout = timeout
         self.remote_commands = 0
         self.resolved_executable = executable
-        self.list_argv = ["config", "list", "--json"]  # without --json for agents that lack it
+        self.list_argv = list(LIST_ARGV)  # without --json for agents that lack it
+        self.secrets = []  # every secret value this task gave or the agent showed, for scrub()
 
     def run(self, steps, keep_going=False):
         """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).
@@ -203,6 +198,18 @@ class Runner:
             self.resolved_executable = out.executable
         return out
 
+    def service_environment(self):
+        """The PATH of the task's environment, for the service commands (POSIX): it decides which systemctl runs.
+
+        Only PATH: other variables (a proxy URL with credentials, say) would end up on the remote command line.
+        """
+        if self.os == "windows":
+            return {}
+        raw = {}
+        self.action._compute_environment_string(raw)
+        path = raw.get("PATH")
+        return {"PATH": str(path)} if path else {}
+
     def describe(self, argv):
         return show_command(self.resolved_executable, argv, self.os)
 
@@ -239,17 +246,20 @@ class Runner:
         return AgentError(msg, cmd=command, rc=rc, stdout=stdout, stderr=stderr)
 
 
-def read_state(runner, wait_timeout=0, sleep=time.sleep, clock=time.monotonic):
-    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result)."""
+def read_state(runner, wait_timeout=0, extras=(), sleep=time.sleep, clock=time.monotonic):
+    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result).
+
+    ``extras``: more steps to run in the same remote command (numbered from 2 in the result).
+    """
     argv = list(runner.list_argv)
     deadline = clock() + (wait_timeout or 0)
     while True:
-        result = runner.run([argv])
+        result = runner.run([argv] + list(extras))
         step = result.step(1)
         if (step is not None and step.rc not in (0, None) and argv[-1] == "--json"
                 and "unknown" in (step.stderr + step.stdout).lower() and "flag" in (step.stderr + step.stdout).lower()):
             # an agent whose config list has no --json: read the text layout instead
-            argv = ["config", "list"]
+            argv = list(LIST_TEXT_ARGV)
             continue
         retry = False
         error = None

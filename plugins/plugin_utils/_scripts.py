@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 import shlex
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret
+
 MARK = "##arcguard:"
 MISSING_RC = 127
 TIMEOUT_RCS = (124, 137)
@@ -36,23 +38,6 @@ WINDOWS_EXTENSIONS = "\\Packages\\Plugins"
 EXTENSION_SERVICE = {"linux": "extd", "windows": "ExtensionService"}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
-
-
-class Secret:
-    """A value passed through standard input instead of the command line."""
-
-    def __init__(self, value: str, shown: str = "********"):
-        self.value = value
-        self.shown = shown
-
-    def __repr__(self) -> str:
-        return "Secret(%r)" % self.shown
-
-    def __eq__(self, other):
-        return isinstance(other, Secret) and other.value == self.value
-
-    def __hash__(self):
-        return hash(self.value)
 
 
 class Listing:

@@ -199,20 +199,6 @@ def _docs(name):
     return yaml.safe_load(module.DOCUMENTATION), yaml.safe_load(module.RETURN)
 
 
-@pytest.mark.parametrize("name", ["azcmagent_config", "azcmagent_info", "azcmagent_report"])
-def test_documentation_matches_the_argument_spec(name):
-    import importlib
-    doc, _ret = _docs(name)
-    spec = importlib.import_module("ansible_collections.arcguard.azcmagent.plugins.action.%s" % name).ActionModule.ARGUMENT_SPEC
-    assert set(doc["options"]) == set(spec)
-    for name, option in doc["options"].items():
-        want = spec[name]
-        assert option.get("type", "str") in (want.get("type"), "path" if want.get("type") == "str" else None), name
-        assert option.get("elements") == want.get("elements"), name
-        assert option.get("choices") == want.get("choices"), name
-        assert option.get("default") == want.get("default"), name
-
-
 def test_return_documents_what_success_returns():
     _doc, ret = _docs("azcmagent_config")
     agent = FakeAgent()

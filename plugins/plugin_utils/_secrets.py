@@ -1,0 +1,86 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Redaction: the one place that decides how secrets are carried and how they are shown.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+
+- ``REDACTED``: what replaces a secret wherever it would be shown.
+- ``redact_url(url)``: a URL with its user information (user name and password) replaced.
+- ``scrub(obj, secrets)``: a copy of a result (dicts, lists, strings) with every known secret and every
+  credential in a URL replaced; run over every result before it leaves an action plugin.
+- ``Secret``: an argument value that travels to the target on standard input, never on the command line,
+  and is shown as ``Secret.shown``.
+- ``shown(prop, value)``, ``shown_config(state)``, ``shown_changes(changes)``: agent settings and change
+  records as users may see them (the proxy URL redacted).
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "********"
+
+_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^/\s@'\"]+@")
+
+# agent properties whose values may carry credentials
+URL_PROPERTIES = ("proxy.url",)
+
+
+class Secret:
+    """A value passed through standard input instead of the command line; shown as ``shown``."""
+
+    def __init__(self, value: str, shown: str = REDACTED):
+        self.value = value
+        self.shown = shown
+
+    def __repr__(self) -> str:
+        return "Secret(%r)" % self.shown
+
+    def __eq__(self, other):
+        return isinstance(other, Secret) and other.value == self.value
+
+    def __hash__(self):
+        return hash(self.value)
+
+
+def redact_url(url: str) -> str:
+    """The URL with any user name and password replaced."""
+    if not url or "@" not in url:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return REDACTED + url[url.rfind("@"):]
+    return scheme + "://" + REDACTED + rest[rest.rfind("@"):]
+
+
+def scrub(value, secrets=()):
+    """Remove credentials from any string inside ``value`` (URLs with user info, and known secrets)."""
+    if isinstance(value, str):
+        for secret in secrets:
+            if secret:
+                value = value.replace(secret, REDACTED)
+        return _CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + "@", value)
+    if isinstance(value, dict):
+        return {k: scrub(v, secrets) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, secrets) for v in value]
+    return value
+
+
+def shown(prop, value):
+    """One agent setting as users may see it."""
+    if prop in URL_PROPERTIES and isinstance(value, str):
+        return redact_url(value)
+    return value
+
+
+def shown_config(state: dict) -> dict:
+    """The agent's settings ({property: value}) as users may see them."""
+    return {p: shown(p, v) for p, v in state.items()}
+
+
+def shown_changes(changes) -> list:
+    """Change records ({property, before, after}) as users may see them."""
+    return [{"property": c["property"], "before": shown(c["property"], c["before"]),
+             "after": shown(c["property"], c["after"])} for c in changes]
