@@ -21,6 +21,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _removal as removals
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _weaker as weaker
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, read_state
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import shown, shown_changes, shown_config
 
@@ -117,6 +118,10 @@ class _Engine:
         if any(p not in catalog.PROPERTIES for p in (args.get("settings") or {})):
             desired = planner.desired_state(args, os_name, known_properties=set(current))
         plan = planner.plan(desired, current)
+        # never weaker than asked (_weaker): refused before any write, in check mode too
+        refused = weaker.problems(desired, current, _planned_after(desired, current, plan))
+        if refused:
+            raise planner.PlanError(" ".join(refused))
         installed = removals.installed(runner, read, current, desired) if removing else None
 
         warnings = list(desired.warnings) + list(plan.warnings)
@@ -153,16 +158,26 @@ class _Engine:
         # 3. check mode: report the plan, run nothing more
         if self.check_mode:
             result["changed"] = True
-            result["commands"] = [runner.describe(s.argv) for s in plan.steps]
+            steps = list(plan.steps)
             changes = list(plan.changes)
+            if plan.second_pass:
+                # The round the real run plans once the agent has left monitor mode, from the values it shows now
+                # (the stored ones, unless the agent shows Microsoft's effective lists in monitor mode).
+                left = dict(current)
+                for change in plan.changes:
+                    left[change["property"]] = change["after"]
+                plan2 = planner.plan(planner.desired_state(args, os_name, known_properties=set(current)), left)
+                steps += plan2.steps
+                changes += plan2.changes
+                pending = [p for p in catalog.MONITOR_SHADOWED if p in desired.managed()]
+                result["notes"] = result.get("notes", []) + [
+                    "the agent is in monitor mode: the changes to %s are predicted from what it shows now, which may "
+                    "be Microsoft's effective values rather than the stored ones; the run compares them again once "
+                    "the agent has left monitor mode" % ", ".join(pending)]
+            result["commands"] = [runner.describe(s.argv) for s in steps]
             after_view = dict(before_view)
             for change in changes:
                 after_view[change["property"]] = change["after"]
-            if plan.second_pass:
-                pending = [p for p in catalog.MONITOR_SHADOWED if p in desired.managed()]
-                result["notes"] = result.get("notes", []) + [
-                    "the agent is in monitor mode: %s will be compared and set once it has left monitor mode"
-                    % ", ".join(pending)]
             if removal:
                 result["commands"] += [runner.describe(step) for step in removal.removes]
                 result["removed_extensions"] = removals.shown_extensions(removal.extensions)
@@ -181,6 +196,11 @@ class _Engine:
             if plan2.second_pass:
                 raise AgentError("the agent is still in monitor mode after config.mode was set to full",
                                  changes=shown_changes(applied))
+            refused = weaker.problems(desired2, current, _planned_after(desired2, after, plan2))
+            if refused:
+                raise AgentError(" ".join(refused).replace("Nothing was changed.", "Only config.mode was changed "
+                                                           "(to full); the lists were not."),
+                                 changed=True, changes=shown_changes(applied), config=shown_config(after))
             before_view.update({p: after.get(p) for p in catalog.MONITOR_SHADOWED
                                 if p in desired.managed() and p in after})
             if removing:

@@ -73,21 +73,20 @@ def problems(desired, current, after):
         return []
     found = []
     before, then = restriction(current), restriction(after)
-    leaving_monitor = before == "monitor" and _mode(after) != "monitor"
-    if leaving_monitor and not gives_a_list(desired):
+    full_after = _mode(after) != "monitor"
+    emptied = full_after and before in ("monitor", "allowlist") and not _items(after, ALLOW) \
+        and not asked_for_empty_allowlist(desired)
+    if emptied and ALLOW in desired.values and (desired.list_action == "remove" or ALLOW in desired.emptied_by_aliases):
+        why = ("none of the allowlist's extensions exist on this OS" if ALLOW in desired.emptied_by_aliases
+               else "list_action: remove takes every remaining entry out of the allowlist")
+        found.append("%s, and an empty allowlist allows every extension. %s" % (why, HOW))
+    elif before == "monitor" and full_after and not gives_a_list(desired):
         found.append("leaving monitor mode without a list to replace Microsoft's managed allowlist would apply the "
                      "agent's own lists, which may be empty (an empty allowlist allows every extension). Give "
                      "extensions_allowlist (or a blocklist) with mode: full, or set allow_empty_allowlist: true. "
                      "Nothing was changed.")
-    elif before in ("monitor", "allowlist") and _mode(after) != "monitor" and not _items(after, ALLOW) \
-            and not asked_for_empty_allowlist(desired):
-        if ALLOW in desired.emptied_by_aliases:
-            why = "none of the allowlist's extensions exist on this OS"
-        elif desired.list_action == "remove" and ALLOW in desired.values:
-            why = "list_action: remove takes every remaining entry out of the allowlist"
-        else:
-            why = "the allowlist would end up empty"
-        found.append("%s, and an empty allowlist allows every extension. %s" % (why, HOW))
+    elif emptied and before == "allowlist":
+        found.append("the allowlist would end up empty, and an empty allowlist allows every extension. %s" % HOW)
     elif before != "none" and then == "none" and desired.list_action == "remove":
         found.append("list_action: remove would leave both lists empty in full mode, where every extension is "
                      "allowed. %s" % HOW)
