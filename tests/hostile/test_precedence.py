@@ -96,18 +96,21 @@ CASES = {
 }
 
 
+OPTIONS = sorted({k for case in CASES.values() for k in case[2]})
+
+
 def test_precedence_table(tmp_path):
-    hosts, tasks, roots = {}, [], {}
+    """One task for every case (each host is one): each option is templated from the host's case, omitted when
+    the case does not give it, so the module sees exactly the options of the case, as a playbook gives them."""
+    hosts = {}
     for name, (state, control, options, _want) in CASES.items():
-        root = str(tmp_path / name)
-        roots[name] = root
-        hosts[name] = {"exe": fleet.make_host(root, control=control, state=state)}
-        tasks.append({"name": name, "when": "inventory_hostname == %r" % name,
-                      "arcguard.azcmagent.azcmagent_config": dict(options, executable="{{ exe }}")})
-    out = run(tmp_path, tasks, hosts=hosts)
+        hosts[name] = {"exe": fleet.make_host(str(tmp_path / name), control=control, state=state), "case": options}
+    task = {"arcguard.azcmagent.azcmagent_config": dict(
+        {k: "{{ case.%s | default(omit) }}" % k for k in OPTIONS}, executable="{{ exe }}")}
+    out = run(tmp_path, [task], hosts=hosts)
     problems = []
-    for index, (name, (_state, _control, _options, want)) in enumerate(CASES.items()):
-        result = out.result(name, index)
+    for name, (_state, _control, _options, want) in CASES.items():
+        result = out.result(name)
         if not result or result.get("failed"):
             problems.append("%s: %s" % (name, (result or {}).get("msg")))
             continue

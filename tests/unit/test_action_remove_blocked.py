@@ -159,7 +159,9 @@ def test_list_actions_are_planned_on_top_of_the_current_lists(tmp_path, action, 
     host = Target(tmp_path / "h", "linux", state={"extensions.blocklist": ["Microsoft.Azure.Extensions/CustomScript"]})
     host.add(CUSTOM["linux"])
     host.add(("Microsoft.CPlat.Core", "RunCommandHandlerLinux"))
-    result = host.run(check=True, extensions_blocklist=[given], list_action=action)
+    # removing the last blocklist entry leaves no list at all: allowed on purpose here (docs/security.md)
+    result = host.run(check=True, extensions_blocklist=[given], list_action=action,
+                      allow_empty_allowlist=action == "remove")
     assert sorted(e["type"] for e in result["removed_extensions"]) == removed, result
 
 
