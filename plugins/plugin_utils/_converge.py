@@ -105,6 +105,8 @@ class _Engine:
         os_name = runner.os
         removing = bool(args.get("remove_blocked"))
         where = args.get("extensions_path")
+        # every script checks for the marker a run killed while the extension service was stopped leaves
+        runner.marker = scripts.Marker(where)
 
         # 1. validate everything we can before touching the target
         desired = planner.desired_state(args, os_name)
@@ -142,6 +144,8 @@ class _Engine:
         if desired.notes or plan.notes:
             result["notes"] = list(desired.notes) + list(plan.notes)
         before_view = {p: current.get(p) for p in desired.managed() if p in current}
+        if read.stopped_marker:
+            self._repair_service(result)
 
         # the installed extensions that the lists in force after this task's writes block
         removal = None
@@ -174,7 +178,7 @@ class _Engine:
                     "the agent is in monitor mode: the changes to %s are predicted from what it shows now, which may "
                     "be Microsoft's effective values rather than the stored ones; the run compares them again once "
                     "the agent has left monitor mode" % ", ".join(pending)]
-            result["commands"] = [runner.describe(s.argv) for s in steps]
+            result["commands"] += [runner.describe(s.argv) for s in steps]
             after_view = dict(before_view)
             for change in changes:
                 after_view[change["property"]] = change["after"]
@@ -213,7 +217,7 @@ class _Engine:
 
         wrong = planner.verify(plan.expected, after)
         result["config"] = shown_config(after)
-        result["changed"] = bool(applied) or bool(outcome.get("removed"))
+        result["changed"] = bool(applied) or bool(outcome.get("removed")) or bool(result.get("repaired"))
         result["changes"] = shown_changes(applied)
         if wrong:
             raise AgentError(
@@ -224,6 +228,33 @@ class _Engine:
         if self.diff:
             result["diff"] = diff_of(before_view, {p: after.get(p) for p in before_view})
         return result
+
+    # ------------------------------------------------------------------ repairing
+
+    def _repair_service(self, result):
+        """Start the extension service that an interrupted run left stopped (its marker was found)."""
+        runner = self.runner
+        name = scripts.EXTENSION_SERVICE[runner.os]
+        start = scripts.Service("start", name, runner.service_environment())
+        command = start.describe(runner.os)
+        what = ("the extension service %s had been left stopped by an interrupted run (its marker %s was there)"
+                % (name, runner.marker.describe(runner.os)))
+        if self.check_mode:
+            done = what + "; it would be started again"
+        else:
+            out = runner.run([start])
+            res = out.step(1)
+            if res is None or res.rc != 0:
+                raise AgentError("%s; starting it again failed (%s): start it by hand with %s. Nothing else was "
+                                 "changed." % (what, removals.step_says(res), command), changed=False, cmd=command,
+                                 rc=res.rc if res is not None else out.rc,
+                                 stdout=res.stdout if res is not None else out.stdout,
+                                 stderr=res.stderr if res is not None else out.stderr)
+            done = what + "; it was started again"
+        result["changed"] = True
+        result["repaired"] = [done]
+        result["commands"].append(command)
+        result["warnings"] = result.get("warnings", []) + [done]
 
     # ------------------------------------------------------------------ writing
 

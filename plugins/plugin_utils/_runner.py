@@ -97,6 +97,7 @@ class CombinedResult:
         self.preamble_stdout = outs[0].preamble_stdout
         self.preamble_stderr = outs[0].preamble_stderr
         self.missing = any(out.missing for out in outs)
+        self.stopped_marker = any(out.stopped_marker for out in outs)
         self.executable = next((out.executable for out in outs if out.executable), None)
         self.commands = len(outs)
 
@@ -122,6 +123,7 @@ class Runner:
         self.resolved_executable = executable
         self.list_argv = list(LIST_ARGV)  # without --json for agents that lack it
         self.secrets = []  # every secret value this task gave or the agent showed, for scrub()
+        self.marker = None  # a _scripts.Marker: scripts check for (and service stops leave) the stop marker
 
     def run(self, steps, keep_going=False):
         """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).
@@ -148,7 +150,7 @@ class Runner:
         return CombinedResult(parts)
 
     def _command(self, steps, keep_going):
-        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going)
+        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going, self.marker)
         if self.family == "powershell":
             return self.action._connection._shell._encode_script(script, as_list=False, strict_mode=False,
                                                                  preserve_rc=False)
