@@ -317,6 +317,17 @@ notes:
   returned: when there is any
   type: list
   elements: str
+repaired:
+  description:
+    - What this run repaired that an interrupted run had left, such as an extension service left stopped in the
+      middle of removing extensions (found by its marker file in the extension folder); in check mode, what it
+      would repair. Also given as a warning.
+  returned: when something was repaired
+  type: list
+  elements: str
+  sample:
+    - the extension service extd had been left stopped by an interrupted run (its marker
+      /var/lib/waagent/.arcguard-extension-service-stopped was there); it was started again
 removed_extensions:
   description:
     - The installed extensions that were removed because the lists block them (in check mode, that would be
