@@ -66,11 +66,12 @@ class ActionModule(ActionBase):
         listed = (config.get("extensions.allowlist") or []) + (config.get("extensions.blocklist") or [])
         installed = info.parse_extension_folders(steps[5].stdout if steps[5] else "", runner.os, listed)
         if "proxy.url" in config:
+            runner.secrets.append(str(config["proxy.url"] or ""))
             config["proxy.url"] = redact_url(config["proxy.url"])
         data.update(agent=agent, config=config, effective=info.effective(config) if config else {},
                     supported_properties=supported, installed_extensions=installed,
                     blocked_installed=info.blocked_installed(installed, config) if config else [])
-        result.update(scrub(data))
+        result.update(scrub(data, runner.secrets))
         return result
 
     @staticmethod

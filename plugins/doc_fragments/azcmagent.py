@@ -36,12 +36,15 @@ options:
     type: int
 """
 
-    # The attributes of every module that runs azcmagent on the target.
-    ATTRIBUTES = r"""
+    _ACTION = r"""
 attributes:
   action:
     support: full
     description: Implemented as an action plugin that runs on the controller.
+"""
+
+    # The attributes of every module that runs azcmagent on the target.
+    ATTRIBUTES = _ACTION + r"""
   platform:
     support: full
     description: Linux and other POSIX targets through /bin/sh, Windows targets through PowerShell.
@@ -49,11 +52,7 @@ attributes:
 """
 
     # The attributes of a module that runs on the controller only.
-    CONTROLLER_ATTRIBUTES = r"""
-attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller.
+    CONTROLLER_ATTRIBUTES = _ACTION + r"""
   platform:
     support: full
     description: Runs on the controller.

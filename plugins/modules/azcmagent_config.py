@@ -369,16 +369,19 @@ cmd:
   description: The failing command.
   returned: on failure of an azcmagent command
   type: str
+  sample: /opt/azcmagent/bin/azcmagent config set extensions.allowlist Allow/None
 rc:
-  description: Exit code of the failing command.
+  description: Exit code of the failing command (C(23) invalid arguments, C(18) not elevated, C(124) timed out).
   returned: on failure of an azcmagent command
   type: int
+  sample: 23
 stdout:
   description: Standard output of the failing command.
   returned: on failure of an azcmagent command
   type: str
 stderr:
-  description: Standard error of the failing command.
+  description: Standard error of the failing command, with the agent's C(AZCM00NN) error.
   returned: on failure of an azcmagent command
   type: str
+  sample: "AZCM0023: invalid arguments"
 """

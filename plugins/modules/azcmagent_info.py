@@ -57,6 +57,7 @@ changed:
   description: Always false.
   returned: always
   type: bool
+  sample: false
 os:
   description: The target's OS family, from the connection's shell.
   returned: always

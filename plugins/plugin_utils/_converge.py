@@ -57,30 +57,11 @@ def diff_of(before, after):
 def _hint(res, step, mode):
     if res is None or res.rc is None:
         return ""
-    if step.prop == "extensions.allowlist" and res.rc == 23 and any(
-            catalog.ALLOW_NONE in str(a) for a in step.argv):
+    if step.prop == "extensions.allowlist" and res.rc == 23 and catalog.ALLOW_NONE in (step.after or []):
         return "Allow/None needs azcmagent 1.35 or later."
     if step.prop in catalog.MONITOR_SHADOWED and res.rc in (23, 27) and mode == "monitor":
         return "The agent is in monitor mode, where its lists cannot change: add mode: full to the task."
     return ""
-
-
-def _planned_after(desired, current, plan):
-    """The settings once the plan is applied (lists planned in a second pass: as given)."""
-    after = dict(current)
-    for change in plan.changes:
-        after[change["property"]] = change["after"]
-    if plan.second_pass:
-        for prop in catalog.MONITOR_SHADOWED:
-            spec = catalog.PROPERTIES[prop]
-            if prop in desired.clear:
-                after[prop] = spec["default"]
-            elif prop in desired.values:
-                value = desired.values[prop]
-                if spec["type"] in catalog.LIST_TYPES:
-                    value = planner.target_list(prop, current.get(prop), value, desired.list_action)
-                after[prop] = value
-    return after
 
 
 class _Engine:
@@ -117,11 +98,10 @@ class _Engine:
         current, read = read_state(runner, wait_timeout=args["wait_timeout"],
                                    extras=[scripts.Listing(where)] if removing else ())
         runner.secrets.append(str(current.get("proxy.url") or ""))
-        if any(p not in catalog.PROPERTIES for p in (args.get("settings") or {})):
-            desired = planner.desired_state(args, os_name, known_properties=set(current))
+        planner.check_unknown(desired, set(current), os_name)
         plan = planner.plan(desired, current)
         # never weaker than asked (_weaker): refused before any write, in check mode too
-        refused = weaker.problems(desired, current, _planned_after(desired, current, plan))
+        refused = weaker.problems(desired, current, plan.after)
         if refused:
             raise planner.PlanError(" ".join(refused))
         installed = removals.installed(runner, read, current, desired) if removing else None
@@ -151,8 +131,7 @@ class _Engine:
         removal = None
         if removing:
             result["removed_extensions"] = []
-            removal = removals.plan(installed, _planned_after(desired, current, plan), current, os_name,
-                                    environment, where, result)
+            removal = removals.plan(installed, plan.after, current, os_name, environment, where, result)
 
         if not plan.steps and not plan.second_pass and not removal:
             if self.diff:
@@ -162,60 +141,55 @@ class _Engine:
         # 3. check mode: report the plan, run nothing more
         if self.check_mode:
             result["changed"] = True
-            steps = list(plan.steps)
-            changes = list(plan.changes)
+            steps, changes, projected = list(plan.steps), list(plan.changes), plan.after
             if plan.second_pass:
                 # The round the real run plans once the agent has left monitor mode, from the values it shows now
                 # (the stored ones, unless the agent shows Microsoft's effective lists in monitor mode).
                 left = dict(current)
                 for change in plan.changes:
                     left[change["property"]] = change["after"]
-                plan2 = planner.plan(planner.desired_state(args, os_name, known_properties=set(current)), left)
+                plan2 = planner.plan(desired, left)
                 steps += plan2.steps
                 changes += plan2.changes
-                pending = [p for p in catalog.MONITOR_SHADOWED if p in desired.managed()]
+                projected = plan2.after
                 result["notes"] = result.get("notes", []) + [
                     "the agent is in monitor mode: the changes to %s are predicted from what it shows now, which may "
                     "be Microsoft's effective values rather than the stored ones; the run compares them again once "
-                    "the agent has left monitor mode" % ", ".join(pending)]
-            result["commands"] += [runner.describe(s.argv) for s in steps]
-            after_view = dict(before_view)
-            for change in changes:
-                after_view[change["property"]] = change["after"]
+                    "the agent has left monitor mode" % ", ".join(plan.pending)]
+            result["commands"] += [runner.describe(s) for s in steps]
             if removal:
                 result["commands"] += [runner.describe(step) for step in removal.removes]
                 result["removed_extensions"] = removals.shown_extensions(removal.extensions)
             result["changes"] = shown_changes(changes)
             if self.diff:
-                result["diff"] = diff_of(before_view, after_view)
+                result["diff"] = diff_of(before_view, {p: projected.get(p) for p in before_view})
             return result
 
         # 4. one more remote command applies every write (and removal) and reads the result back
         applied = []
         outcome = {}
         after = self._apply(plan, applied, result, None if plan.second_pass else removal, outcome)
+        expected = dict(plan.expected)
         if plan.second_pass:
-            desired2 = planner.desired_state(args, os_name, known_properties=set(after))
-            plan2 = planner.plan(desired2, after)
+            plan2 = planner.plan(desired, after)
             if plan2.second_pass:
                 raise AgentError("the agent is still in monitor mode after config.mode was set to full",
                                  changes=shown_changes(applied))
-            refused = weaker.problems(desired2, current, _planned_after(desired2, after, plan2))
+            refused = weaker.problems(desired, current, plan2.after)
             if refused:
                 raise AgentError(" ".join(refused).replace("Nothing was changed.", "Only config.mode was changed "
                                                            "(to full); the lists were not."),
                                  changed=True, changes=shown_changes(applied), config=shown_config(after))
-            before_view.update({p: after.get(p) for p in catalog.MONITOR_SHADOWED
-                                if p in desired.managed() and p in after})
+            before_view.update({p: after.get(p) for p in plan.pending if p in after})
             if removing:
                 # what the lists really are now that the agent shows its stored values
-                removal = removals.plan(installed, _planned_after(desired2, after, plan2), after, os_name,
-                                        environment, where, result, applied=applied)
+                removal = removals.plan(installed, plan2.after, after, os_name, environment, where, result,
+                                        applied=applied)
             if plan2.steps or removal:
                 after = self._apply(plan2, applied, result, removal, outcome)
-            plan.expected.update(plan2.expected)
+            expected.update(plan2.expected)
 
-        wrong = planner.verify(plan.expected, after)
+        wrong = planner.verify(expected, after)
         result["config"] = shown_config(after)
         result["changed"] = bool(applied) or bool(outcome.get("removed")) or bool(result.get("repaired"))
         result["changes"] = shown_changes(applied)
@@ -260,17 +234,17 @@ class _Engine:
 
     def _apply(self, plan, applied, result, removal=None, outcome=None):
         runner = self.runner
-        argvs = [s.argv for s in plan.steps] + (removal.steps if removal else []) + [list(runner.list_argv)]
+        steps = list(plan.steps) + (removal.steps if removal else []) + [list(runner.list_argv)]
         if removal:
-            argvs.append(removal.listing)
-        out = runner.run(argvs)
+            steps.append(removal.listing)
+        out = runner.run(steps)
         if out.missing:
             raise runner.missing_error(out)
         for index, step in enumerate(plan.steps, 1):
             res = out.step(index)
             if res is not None and res.rc == 0:
-                applied.append({"property": step.prop, "before": step.before, "after": step.after})
-                result["commands"].append(runner.describe(step.argv))
+                applied.append(plan.changes[index - 1])
+                result["commands"].append(runner.describe(step))
                 continue
             # this step failed, or never finished: stop and say exactly what was and was not applied
             not_applied = [s.prop for s in plan.steps[index:]]
@@ -286,10 +260,10 @@ class _Engine:
             if removal:
                 what += " No extension was removed."
             what += " Running the task again continues from the agent's current settings."
-            err = runner.step_error(out, res, step.argv, what)
+            err = runner.step_error(out, res, step, what)
             err.details.update(changed=bool(applied), changes=shown_changes(applied),
                                commands=list(result["commands"]),
-                               failed_command=runner.describe(step.argv),
+                               failed_command=runner.describe(step),
                                not_applied=([] if unsure else [step.prop]) + not_applied)
             if removal:
                 err.details.update(removed_extensions=[],

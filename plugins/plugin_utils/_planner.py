@@ -1,14 +1,18 @@
 # -*- coding: utf-8 -*-
 # Copyright: contributors to arcguard.azcmagent
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""From the task's options and the agent's settings to an ordered list of azcmagent calls.
+"""From the task's options and the agent's settings to an ordered list of typed changes.
 
 Internal to arcguard.azcmagent: not a public API, may change without notice.
 
-Pure code: no I/O. ``desired_state()`` validates and normalises the options before
-anything runs on the target (errors raise ``PlanError``); ``plan()`` compares with
-what the agent reported and returns the steps that make them equal, in an order
-the agent accepts.
+Pure code: no I/O, no command lines. ``desired_state()`` validates and normalises the options
+before anything runs on the target (errors raise ``PlanError``); ``check_unknown()`` checks,
+once the agent has been read, the settings for properties the catalog lacks; ``plan()`` compares
+with what the agent reported and returns a ``Plan``: the ``Step`` objects (property, before, after,
+value, op) that make them equal, in an order the agent accepts, their change records, and the one
+projection of the settings they lead to (``Plan.after``) and of what reading back must show
+(``Plan.expected``), which ``verify()`` checks. The script layer (``_scripts.argv_of``) turns the
+steps into azcmagent arguments. No other code computes the state after a plan.
 """
 
 from __future__ import annotations
@@ -159,6 +163,7 @@ class Desired:
         self.warnings = []
         self.notes = []
         self.secret_props = set()
+        self.unchecked = []     # settings for properties the catalog lacks, until check_unknown()
         self.allow_empty = False        # allow_empty_allowlist: see _weaker
         self.emptied_by_aliases = set()  # list properties given only aliases that do not exist on this OS
 
@@ -272,8 +277,31 @@ def _proxy_url(option, value, os_name):
     return text
 
 
+def check_unknown(desired: Desired, known_properties, os_name: str):
+    """Check the settings for properties the catalog lacks (``desired.unchecked``) against the agent's."""
+    for prop in desired.unchecked:
+        if prop not in known_properties:
+            raise PlanError("settings: unknown property %s (this agent has: %s)"
+                            % (prop, ", ".join(sorted(known_properties))))
+        value = desired.values[prop]
+        if value is None:
+            del desired.values[prop]
+            desired.clear.add(prop)
+            continue
+        if isinstance(value, (list, tuple)):
+            raise PlanError("settings: %s is not known to this collection; only single values can be set for it"
+                            % prop)
+        desired.values[prop] = check_value("settings." + prop, str(value).strip()
+                                           if not isinstance(value, bool) else str(value).lower(), os_name)
+    desired.unchecked = []
+
+
 def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:
-    """Validate the module options. ``known_properties``: names the agent listed, if read already."""
+    """Validate the module options. ``known_properties``: names the agent listed, if read already.
+
+    Settings for properties the catalog does not know are kept in ``unchecked`` until ``check_unknown``
+    (called here when ``known_properties`` is given) checks them against what the agent lists.
+    """
     desired = Desired()
     desired.allow_empty = bool(args.get("allow_empty_allowlist"))
     desired.list_action = args.get("list_action") or "replace"
@@ -297,23 +325,9 @@ def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:
             if args.get(by_prop[prop]) is not None:
                 raise PlanError("settings: %s is also given as the option %s; give it once" % (prop, by_prop[prop]))
         if prop not in catalog.PROPERTIES:
-            if known_properties is not None and prop in known_properties:
-                # a property this agent has that our catalog does not know yet
-                if value is None:
-                    desired.clear.add(prop)
-                else:
-                    if isinstance(value, (list, tuple)):
-                        raise PlanError("settings: %s is not known to this collection; only single values "
-                                        "can be set for it" % prop)
-                    desired.values[prop] = check_value("settings." + prop, str(value).strip()
-                                                       if not isinstance(value, bool) else str(value).lower(),
-                                                       os_name)
-                continue
-            if known_properties is not None:
-                raise PlanError("settings: unknown property %s (this agent has: %s)"
-                                % (prop, ", ".join(sorted(known_properties))))
-            # validated again once the agent has been read
+            # a property our catalog does not know (yet): checked against those the agent lists
             desired.values[prop] = value
+            desired.unchecked.append(prop)
             continue
         if value is None:
             desired.clear.add(prop)
@@ -321,6 +335,8 @@ def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:
         desired.values[prop] = _normalise_value(prop, "settings." + prop, value, os_name, desired)
     if "proxy.url" in desired.values:
         desired.secret_props.add("proxy.url")
+    if known_properties is not None:
+        check_unknown(desired, known_properties, os_name)
 
     mode = desired.values.get("config.mode")
     if mode == "monitor":
@@ -372,35 +388,49 @@ def same(prop, a, b) -> bool:
     return a == b
 
 
-def _list_arg(prop, items):
-    return ",".join(str(i) for i in items)
-
-
 class Step:
-    """One azcmagent call: ``argv`` (arguments after the executable) and what it changes."""
+    """One planned change of one property; the script layer (``_scripts.argv_of``) makes it an azcmagent call.
 
-    def __init__(self, argv, prop=None, before=None, after=None):
-        self.argv = argv
+    ``prop``: the property; ``op``: ``set``, ``clear``, ``add`` or ``remove`` (the list options ``--add`` and
+    ``--remove``); ``value``: what the call passes (the whole value, or the items to add or remove; None to
+    clear); ``before``: the value as the agent reported it; ``after``: the value once the step has run.
+    """
+
+    def __init__(self, prop, before, after, value=None, op="set"):
         self.prop = prop
+        self.op = op
+        self.value = value
         self.before = before
         self.after = after
 
+    def change(self):
+        """The change record of this step: {property, before, after}."""
+        return {"property": self.prop, "before": self.before, "after": self.after}
+
+    def __repr__(self):
+        return "Step(%r, %s, %r)" % (self.prop, self.op, self.value)
+
 
 class Plan:
+    """What ``plan()`` decided: the ordered steps, and the one projection of the state they lead to.
+
+    ``steps``: ordered ``Step`` objects; ``changes``: their change records, in the same order;
+    ``after``: the agent's settings once every step has run (and, with ``second_pass``, once the pending
+    properties are set as given); ``expected``: what reading back must show, {property: value, or
+    ("contains"|"lacks", items) for list_action add/remove}; ``second_pass``: the properties in ``pending``
+    can only be compared after leaving monitor mode; ``mode_before``: config.mode as the agent reported it.
+    """
+
     def __init__(self):
         self.steps = []
-        self.changes = []          # {"property", "before", "after"}
-        self.expected = {}         # property -> value to verify after writing
-        self.second_pass = False   # lists/shadowed settings must be planned after leaving monitor mode
+        self.changes = []
+        self.after = {}
+        self.expected = {}
+        self.second_pass = False
+        self.pending = []
         self.warnings = []
         self.notes = []
-        self.mode_before = None    # config.mode as the agent reported it
-
-
-def _format_scalar(prop, value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        self.mode_before = None
 
 
 def target_list(prop, current, given, action):
@@ -415,8 +445,60 @@ def target_list(prop, current, given, action):
     return [x for x in current if _list_key(prop, x) not in drop]
 
 
+def _target(desired, prop, before):
+    """The value ``prop`` is to have, from ``before``: None when the desired state leaves it as it is."""
+    spec = catalog.PROPERTIES.get(prop, {})
+    if prop in desired.clear:
+        return spec.get("default") if spec else None
+    value = desired.values[prop]
+    if spec.get("type") in catalog.LIST_TYPES:
+        return target_list(prop, before, value, desired.list_action)
+    return value
+
+
+def _list_step(desired, prop, before, target):
+    value = desired.values[prop]
+    if desired.list_action == "replace":
+        return Step(prop, before, target, target) if target else Step(prop, before, [], op="clear")
+    keys = {_list_key(prop, x) for x in (before or [])}
+    if desired.list_action == "add":
+        delta = [x for x in value if _list_key(prop, x) not in keys]
+    else:
+        wanted = {_list_key(prop, x) for x in value}
+        delta = [x for x in (before or []) if _list_key(prop, x) in wanted]
+    return Step(prop, before, target, delta, op=desired.list_action)
+
+
+def _expected(desired, prop, target):
+    kind = catalog.PROPERTIES.get(prop, {}).get("type")
+    if kind in catalog.LIST_TYPES and prop not in desired.clear and desired.list_action != "replace":
+        # other writers may add or remove other items meanwhile: check only ours
+        return ("contains" if desired.list_action == "add" else "lacks", list(desired.values[prop]))
+    return target
+
+
+def _order_lists(lists):
+    """A name moving from one list to the other is never in both at once: the list giving it up goes first."""
+    def moved(step):
+        before = {_list_key(step.prop, x) for x in (step.before or [])}
+        after = {_list_key(step.prop, x) for x in (step.after or [])}
+        return before - after, after - before
+    by_prop = {s.prop: s for s in lists}
+    allow, block = by_prop.get("extensions.allowlist"), by_prop.get("extensions.blocklist")
+    if allow and block:
+        allow_lost, allow_gained = moved(allow)
+        block_lost, block_gained = moved(block)
+        if (block_lost & allow_gained) and not (allow_lost & block_gained):
+            lists.remove(block)
+            lists.insert(lists.index(allow), block)
+        elif (allow_lost & block_gained) and not (block_lost & allow_gained):
+            lists.remove(allow)
+            lists.insert(lists.index(block), allow)
+    return lists
+
+
 def plan(desired: Desired, current: dict) -> Plan:
-    """Steps that take the agent from ``current`` ({property: value}) to ``desired``."""
+    """Steps that take the agent from ``current`` ({property: value}) to ``desired``, and where they lead."""
     result = Plan()
     if "config.mode" not in current and desired.values.get("config.mode") == "full":
         # agents before 1.18 have no monitor mode: they always run in what is now called full mode
@@ -441,94 +523,46 @@ def plan(desired: Desired, current: dict) -> Plan:
         # What config list shows for these in monitor mode may be the effective values, not the
         # stored ones: leave monitor mode, read again, then plan them.
         result.second_pass = True
+        result.pending = shadowed_wanted
 
-    leave_monitor = now_mode == "monitor" and want_mode == "full"
-    enter_monitor = now_mode != "monitor" and want_mode == "monitor"
     first, middle, lists, last = [], [], [], []
-
-    if leave_monitor:
-        first.append(Step(["config", "set", "config.mode", "full"], "config.mode", now_mode, "full"))
+    if now_mode == "monitor" and want_mode == "full":
+        first.append(Step("config.mode", now_mode, "full", "full"))
         result.expected["config.mode"] = "full"
 
+    result.after = dict(current)
     for prop in desired.managed():
         if prop == "config.mode":
             continue
-        if result.second_pass and prop in catalog.MONITOR_SHADOWED:
+        before = current.get(prop)
+        target = _target(desired, prop, before)
+        if prop in result.pending:
+            result.after[prop] = target  # as given: planned again once the agent shows its stored value
             continue
         spec = catalog.PROPERTIES.get(prop, {})
-        kind = spec.get("type")
-        before = current.get(prop)
+        if prop in desired.clear and spec and same(prop, before, target):
+            continue
+        if prop not in desired.clear and same(prop, before, target):
+            continue
+        is_list = spec.get("type") in catalog.LIST_TYPES
         if prop in desired.clear:
-            default = spec.get("default") if spec else None
-            if spec and same(prop, before, default):
-                continue
-            step = Step(["config", "clear", prop], prop, before, default)
-            result.expected[prop] = default
-            (lists if kind in catalog.LIST_TYPES else middle).append(step)
-            continue
-        value = desired.values[prop]
-        if kind in catalog.LIST_TYPES:
-            target = target_list(prop, before, value, desired.list_action)
-            if same(prop, before, target):
-                continue
-            if desired.list_action == "replace":
-                if target:
-                    step = Step(["config", "set", prop, _list_arg(prop, target)], prop, before, target)
-                else:
-                    step = Step(["config", "clear", prop], prop, before, [])
-            else:
-                keys = {_list_key(prop, x) for x in (before or [])}
-                if desired.list_action == "add":
-                    delta = [x for x in value if _list_key(prop, x) not in keys]
-                    flag = "--add"
-                else:
-                    wanted = {_list_key(prop, x) for x in value}
-                    delta = [x for x in (before or []) if _list_key(prop, x) in wanted]
-                    flag = "--remove"
-                step = Step(["config", "set", prop, _list_arg(prop, delta), flag], prop, before, target)
-            if desired.list_action == "replace":
-                result.expected[prop] = target
-            else:
-                # other writers may add or remove other items meanwhile: check only ours
-                result.expected[prop] = ("contains" if desired.list_action == "add" else "lacks", list(value))
-            lists.append(step)
-            continue
-        if same(prop, before, value):
-            continue
-        if prop == "proxy.url" and value == "":
-            step = Step(["config", "clear", prop], prop, before, "")
-        elif prop == "proxy.url":
-            step = Step(["config", "set", prop, Secret(value, redact_url(value))], prop, before, value)
+            step = Step(prop, before, target, op="clear")
+        elif is_list:
+            step = _list_step(desired, prop, before, target)
+        elif prop == "proxy.url" and target == "":
+            step = Step(prop, before, "", op="clear")
         else:
-            step = Step(["config", "set", prop, _format_scalar(prop, value)], prop, before, value)
-        result.expected[prop] = value
-        middle.append(step)
+            step = Step(prop, before, target, target)
+        result.expected[prop] = _expected(desired, prop, target)
+        (lists if is_list else middle).append(step)
 
-    # A name moving from one list to the other is never in both at once: the list that
-    # gives the name up is written before the list that takes it.
-    def moved(step):
-        before = {_list_key(step.prop, x) for x in (step.before or [])}
-        after = {_list_key(step.prop, x) for x in (step.after or [])}
-        return before - after, after - before
-    by_prop = {s.prop: s for s in lists}
-    allow, block = by_prop.get("extensions.allowlist"), by_prop.get("extensions.blocklist")
-    if allow and block:
-        allow_lost, allow_gained = moved(allow)
-        block_lost, block_gained = moved(block)
-        if (block_lost & allow_gained) and not (allow_lost & block_gained):
-            lists.remove(block)
-            lists.insert(lists.index(allow), block)
-        elif (allow_lost & block_gained) and not (block_lost & allow_gained):
-            lists.remove(allow)
-            lists.insert(lists.index(block), allow)
-
-    if enter_monitor:
-        last.append(Step(["config", "set", "config.mode", "monitor"], "config.mode", now_mode, "monitor"))
+    if now_mode != "monitor" and want_mode == "monitor":
+        last.append(Step("config.mode", now_mode, "monitor", "monitor"))
         result.expected["config.mode"] = "monitor"
 
-    result.steps = first + middle + lists + last
-    for step in result.steps:
-        result.changes.append({"property": step.prop, "before": step.before, "after": step.after})
+    result.steps = first + middle + _order_lists(lists) + last
+    result.changes = [step.change() for step in result.steps]
+    result.after.update((step.prop, step.after) for step in result.steps)
     return result
 
 

@@ -166,7 +166,8 @@ def resolve(options: dict, argument_spec=None, given=None) -> dict:
     ``given``: the task's raw arguments (``self._task.args``), which say which options the task set itself, so
     that an option given with the module's default value still wins over the profile. Without ``given``, an
     option counts as given when it is not None and differs from its default. ``settings`` merge key by key.
-    Returns a new dict; the merged options are checked like the task's own, with the argument spec.
+    Returns a new dict. The values that come from the profile or the overrides are checked like the task's own,
+    with the argument spec (the task's own options were checked by the action already).
     """
     spec = CONFIG_SPEC if argument_spec is None else argument_spec
     allowed = profile_options(spec)
@@ -199,9 +200,11 @@ def resolve(options: dict, argument_spec=None, given=None) -> dict:
                     and (k not in spec or v != spec[k].get("default"))}
     layers.append(("the task", explicit))
     merged = _merge(layers)
-    checked = ArgumentSpecValidator({k: v for k, v in spec.items() if k in allowed}).validate(merged)
+    # the task's own options were checked with the spec already, so only what the profile and overrides bring is
+    from_profile = {k: v for k, v in merged.items() if k not in explicit or k == "settings"}
+    checked = ArgumentSpecValidator({k: spec[k] for k in from_profile}).validate(from_profile)
     if checked.error_messages:
         raise PlanError("profile %s: %s" % (name, "; ".join(checked.error_messages)))
     out = dict(options)
-    out.update({k: v for k, v in checked.validated_parameters.items() if k in merged or v is not None})
+    out.update((k, checked.validated_parameters[k]) for k in from_profile)
     return out

@@ -18,9 +18,13 @@ from __future__ import annotations
 import shlex
 import time
 
+from ansible.utils.display import Display
+
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, scrub  # noqa: F401  # pylint: disable=unused-import
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
+
+display = Display()
 
 # how the agent's settings are read; agents without --json are read with LIST_TEXT_ARGV
 LIST_ARGV = ("config", "list", "--json")
@@ -59,27 +63,6 @@ def show_command(executable, argv, os_name):
 # short and reports success); so does OpenSSH on Windows with cmd.exe as its shell. Our PowerShell commands
 # (PowerShell -EncodedCommand <base64 of UTF-16>, about 2.7 characters per script character) stay below this.
 POWERSHELL_COMMAND_LIMIT = 8000
-# argument values longer than this travel on standard input (``$S[n]``) instead of the command line
-STDIN_ARG_LENGTH = 48
-
-
-class StdinArg(Secret):
-    """An argument passed on standard input because of its length; shown as it is."""
-
-    def __init__(self, value):
-        super().__init__(value, value)
-
-    def __repr__(self):
-        return "StdinArg(%r)" % self.value
-
-
-def _long_args_on_stdin(step):
-    if isinstance(step, (scripts.Listing, scripts.Service)):
-        return step
-    argv = [StdinArg(a) if isinstance(a, str) and len(a) > STDIN_ARG_LENGTH else a for a in step]
-    return scripts.WhileStopped(argv) if isinstance(step, scripts.WhileStopped) else argv
-
-
 class CombinedResult:
     """The results of one plan run as several commands, numbered as if it had been one script."""
 
@@ -132,9 +115,9 @@ class Runner:
         travel on standard input, and a plan too long for one command runs as several, split only where no
         service is stopped, each stopping at the first failing step as one script would.
         """
+        steps = [scripts.argv_of(step, long_on_stdin=self.family == "powershell") for step in steps]
         if self.family != "powershell":
             return self._run_one(steps, keep_going)
-        steps = [_long_args_on_stdin(step) for step in steps]
         chunks = self._chunks(steps, keep_going)
         if len(chunks) == 1:
             return self._run_one(chunks[0], keep_going)
@@ -186,10 +169,27 @@ class Runner:
             chunks.append(chunk)
         return chunks
 
+    def show(self, step):
+        """One step as users may see it, secrets redacted (an azcmagent call, a service or a folder listing)."""
+        if isinstance(step, scripts.Service):
+            return step.describe(self.os)
+        if isinstance(step, scripts.Listing):
+            return list(step)[0]
+        return self.describe(step)
+
+    def _display(self, text):
+        """At -vvv, as ansible-core's own actions show what they run; never a secret."""
+        display.vvv("azcmagent: %s" % scrub(text, self.secrets),
+                    host=getattr(getattr(self.action, "_play_context", None), "remote_addr", None))
+
     def _run_one(self, steps, keep_going):
         cmd = self._command(steps, keep_going)
         data = scripts.stdin_data(steps)
+        self.secrets.extend(a.value for a in scripts.stdin_args(steps) if not isinstance(a, scripts.StdinArg))
         self.remote_commands += 1
+        if display.verbosity >= 3:
+            for number, step in enumerate(steps, 1):
+                self._display("step %d: %s" % (number, self.show(step)))
         # become would wrap the command for a POSIX shell; on PowerShell targets Ansible's sudo cannot wrap it
         # and runas does nothing for a raw command: there the connection's own user must be an elevated
         # Administrator, and a play-wide become: true for mixed fleets is ignored rather than an error.
@@ -198,6 +198,12 @@ class Runner:
         out = scripts.ScriptResult(res.get("rc"), res.get("stdout", ""), res.get("stderr", ""))
         if out.executable:
             self.resolved_executable = out.executable
+        if display.verbosity >= 3:
+            for number, step in enumerate(steps, 1):
+                ran = out.step(number)
+                self._display("step %d: %s: rc=%s" % (number, self.show(step), "(did not run)" if ran is None
+                                                      else "(did not finish)" if ran.rc is None else ran.rc))
+            self._display("remote command rc=%s%s" % (out.rc, " (azcmagent not found)" if out.missing else ""))
         return out
 
     def service_environment(self):

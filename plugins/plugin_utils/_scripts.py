@@ -24,7 +24,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import Step as PlannedStep
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, carried
 
 MARK = "##arcguard:"
 MISSING_RC = 127
@@ -128,17 +129,59 @@ class Marker:
         return self.posix_path()
 
 
+# argument values longer than this travel on standard input (``$S[n]``) on PowerShell, to keep the command short
+STDIN_ARG_LENGTH = 48
+
+
+class StdinArg(Secret):
+    """An argument passed on standard input because of its length; shown as it is."""
+
+    def __init__(self, value):
+        super().__init__(value, value)
+
+    def __repr__(self):
+        return "StdinArg(%r)" % self.value
+
+
+def _text(value):
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(i) for i in value)
+    return str(value)
+
+
+def argv_of(step, long_on_stdin=False):
+    """The arguments of one step: a planned change (``_planner.Step``) becomes its azcmagent call.
+
+    Values that may hold credentials become ``Secret`` (standard input); with ``long_on_stdin``, so do values
+    longer than ``STDIN_ARG_LENGTH`` (``StdinArg``). Other steps (argv lists, ``Listing``, ``Service``,
+    ``WhileStopped``) come back as they are, apart from that.
+    """
+    if isinstance(step, PlannedStep):
+        if step.op == "clear":
+            step = ["config", "clear", step.prop]
+        else:
+            step = ["config", "set", step.prop, carried(step.prop, _text(step.value))] + (
+                ["--" + step.op] if step.op in ("add", "remove") else [])
+    if not long_on_stdin or isinstance(step, (Listing, Service)):
+        return step
+    argv = [StdinArg(a) if isinstance(a, str) and len(a) > STDIN_ARG_LENGTH else a for a in step]
+    return WhileStopped(argv) if isinstance(step, WhileStopped) else argv
+
+
 def valid_env_name(name) -> bool:
     """Can ``name`` be exported by a POSIX shell?"""
     return bool(_ENV_NAME.match(str(name)))
 
 
 def display_argv(argv):
-    """The argv as it may be shown to users: secrets replaced by their redacted form."""
-    return [a.shown if isinstance(a, Secret) else a for a in argv]
+    """The argv (or planned step) as it may be shown to users: secrets replaced by their redacted form."""
+    return [a.shown if isinstance(a, Secret) else a for a in argv_of(argv)]
 
 
-def _secrets(steps):
+def stdin_args(steps):
+    """The arguments of ``steps`` that travel on standard input (``Secret``), once each, in order."""
     found = []
     for argv in steps:
         if isinstance(argv, (Listing, Service)):
@@ -151,7 +194,7 @@ def _secrets(steps):
 
 def stdin_data(steps) -> str | None:
     """What to send on standard input for these steps (one secret per line), or None."""
-    secrets = _secrets(steps)
+    secrets = stdin_args(steps)
     if not secrets:
         return None
     return "".join(s.value + "\n" for s in secrets)
@@ -175,13 +218,39 @@ def _posix_service(step):
             "</dev/null; r=$?" % (exports, step.action, name, name, step.action))
 
 
+# How each shell ends a step: remember how a service stop ended, record a failure (once services are
+# touched), or stop the script at a failure.
+_POSIX_AFTER = {"stopped": "X=$r", "record": 'if [ "$r" -ne 0 ]; then F=$r; fi',
+                "exit": 'if [ "$r" -ne 0 ]; then exit "$r"; fi'}
+_PS_AFTER = {"stopped": "$X = $r", "record": "if ($r -ne 0) { $F = $r }", "exit": "if ($r -ne 0) { exit $r }"}
+
+
+def _after_step(step, services, relaxed, shell):
+    """The lines that end a step in ``shell`` (_POSIX_AFTER or _PS_AFTER), and whether failures no longer stop."""
+    lines = []
+    if isinstance(step, Service):
+        relaxed = True
+        if step.action == "stop":
+            lines.append(shell["stopped"])
+    if services and relaxed:
+        lines.append(shell["record"])
+    elif not relaxed:
+        lines.append(shell["exit"])
+    return lines, relaxed
+
+
+def _words(argv, secrets, quote, secret_ref):
+    """The arguments as shell words: literals quoted, stdin-carried values as ``secret_ref % index``."""
+    return " ".join(secret_ref % secrets.index(a) if isinstance(a, Secret) else quote(a) for a in argv)
+
+
 def posix_script(steps, executable=None, timeout=None, keep_going=False, marker=None) -> str:
     """A /bin/sh script that runs each step (a list of azcmagent arguments) in order.
 
     It stops at the first failing step unless ``keep_going``, or once a ``Service`` step has run.
     """
     lines = []
-    secrets = _secrets(steps)
+    secrets = stdin_args(steps)
     services = any(isinstance(s, Service) for s in steps)
     for index, _secret in enumerate(secrets):
         lines.append("IFS= read -r S%d || true" % index)
@@ -232,24 +301,12 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, marker=
             if marker is not None and argv.action == "start":
                 lines.append('if [ "$r" -eq 0 ]; then rm -f %s; fi' % posix_quote(marker.posix_path()))
         else:
-            words = []
-            for arg in argv:
-                if isinstance(arg, Secret):
-                    words.append('"$S%d"' % secrets.index(arg))
-                else:
-                    words.append(posix_quote(arg))
-            lines.append('%s"$A" %s' % (prefix, " ".join(words)))
+            lines.append('%s"$A" %s' % (prefix, _words(argv, secrets, posix_quote, '"$S%d"')))
             lines.append("r=$?")
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
                      % (MARK, number, MARK, number))
-        if isinstance(argv, Service):
-            relaxed = True
-            if argv.action == "stop":
-                lines.append("X=$r")
-        if services and relaxed:
-            lines.append('if [ "$r" -ne 0 ]; then F=$r; fi')
-        elif not relaxed:
-            lines.append('if [ "$r" -ne 0 ]; then exit "$r"; fi')
+        after, relaxed = _after_step(argv, services, relaxed, _POSIX_AFTER)
+        lines.extend(after)
         if guarded:
             lines.append("fi")
     lines.append('exit "$F"' if services else "exit 0")
@@ -279,7 +336,7 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
     """
     del timeout
     lines = []
-    secrets = _secrets(steps)
+    secrets = stdin_args(steps)
     services = any(isinstance(s, Service) for s in steps)
     if secrets:
         lines.append("$S = @($input)")
@@ -321,23 +378,11 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
             if marker is not None and argv.action == "start":
                 body.append("if (-not $r) { if (Test-Path -LiteralPath $M) { Remove-Item -LiteralPath $M -Force } }")
         else:
-            words = []
-            for arg in argv:
-                if isinstance(arg, Secret):
-                    words.append("$S[%d]" % secrets.index(arg))
-                else:
-                    words.append(ps_quote(arg))
-            body.append("& $A %s" % " ".join(words))
+            body.append("& $A %s" % _words(argv, secrets, ps_quote, "$S[%d]"))
             body.append("$r = $LASTEXITCODE")
         body.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
-        if isinstance(argv, Service):
-            relaxed = True
-            if argv.action == "stop":
-                body.append("$X = $r")
-        if services and relaxed:
-            body.append("if ($r -ne 0) { $F = $r }")
-        elif not relaxed:
-            body.append("if ($r -ne 0) { exit $r }")
+        after, relaxed = _after_step(argv, services, relaxed, _PS_AFTER)
+        body.extend(after)
         if guarded:
             lines.append("if (-not $X) {")
             lines.extend("  " + line for line in body)

@@ -10,7 +10,8 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 - ``scrub(obj, secrets)``: a copy of a result (dicts, lists, strings) with every known secret and every
   credential in a URL replaced; run over every result before it leaves an action plugin.
 - ``Secret``: an argument value that travels to the target on standard input, never on the command line,
-  and is shown as ``Secret.shown``.
+  and is shown as ``Secret.shown``; ``carried(prop, text)``: a property's value as an argument (a Secret
+  for the properties that may hold credentials, ``URL_PROPERTIES``).
 - ``shown(prop, value)``, ``shown_config(state)``, ``shown_changes(changes)``: agent settings and change
   records as users may see them (the proxy URL redacted).
 """
@@ -42,6 +43,13 @@ class Secret:
 
     def __hash__(self):
         return hash(self.value)
+
+
+def carried(prop, text):
+    """A property's value as a command argument: a ``Secret`` (on standard input) where it may hold credentials."""
+    if prop in URL_PROPERTIES:
+        return Secret(text, redact_url(text))
+    return text
 
 
 def redact_url(url: str) -> str:

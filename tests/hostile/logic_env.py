@@ -35,36 +35,13 @@ def scratch():
 # ------------------------------------------------------------------ running the action on real stand-ins
 
 def target_class():
-    """The unit suite's stand-in target (tests/unit/test_action_remove_blocked.py: real /bin/sh, or the WinRM
-    endpoint's PowerShell interpreter), with ``diff`` and snapshots of the host's whole file system."""
+    """The project's stand-in target (tests/lib/actions.py: real /bin/sh, or the WinRM endpoint's PowerShell
+    interpreter), with snapshots of the host's whole file system."""
     import shutil
-    from unittest import mock
 
-    from ansible.parsing.dataloader import DataLoader
-    from ansible.playbook.task import Task
-    from ansible.plugins.shell.powershell import ShellModule as PowerShell
-    from ansible.plugins.shell.sh import ShellModule as Sh
-    from ansible.template import Templar
-    from tests.unit.test_action_remove_blocked import Target
+    from tests.lib.actions import Target
 
-    from ansible_collections.arcguard.azcmagent.plugins.action.azcmagent_config import ActionModule
-
-    class DiffTarget(Target):
-        def run(self, check=False, environment=None, diff=False, **args):
-            task = mock.MagicMock(Task)
-            task.args = self.args(**args)
-            task.check_mode = check
-            task.diff = diff
-            task.async_val = 0
-            task.environment = environment if environment is not None else self.environment()
-            connection = mock.MagicMock()
-            connection._shell = PowerShell() if self.flavour == "windows" else Sh()
-            action = ActionModule(task, connection, mock.MagicMock(check_mode=check), loader=DataLoader(),
-                                  templar=Templar(loader=DataLoader()), shared_loader_obj=None)
-            action._low_level_execute_command = self
-            self.commands = []
-            return action.run(task_vars={})
-
+    class SnapshotTarget(Target):
         def snapshot(self):
             saved = self.root + ".saved"
             shutil.rmtree(saved, ignore_errors=True)
@@ -76,17 +53,17 @@ def target_class():
             shutil.copytree(saved, self.root, symlinks=True)
 
         def files(self):
-            """Every file below the host's root and its content (logs and fault counters left out)."""
+            """Every file and folder below the host's root, with contents (the stand-in's logs left out)."""
             out = {}
-            for base, _dirs, names in os.walk(self.root):
+            for base, dirs, names in os.walk(self.root):
                 for name in names:
                     if name.startswith(("standin-invocations", "standin-services", ".standin")):
                         continue
                     path = os.path.join(base, name)
                     with open(path, "rb") as handle:
                         out[os.path.relpath(path, self.root)] = handle.read()
-                for name in _dirs:
+                for name in dirs:
                     out[os.path.relpath(os.path.join(base, name), self.root) + "/"] = b""
             return out
 
-    return DiffTarget
+    return SnapshotTarget

@@ -75,3 +75,25 @@ def test_proxy_credentials_never_appear_even_at_vvvv(tmp_path):
     out = run(tmp_path, [task], verbosity=4)
     assert out.result()["failed"]
     assert secret not in out.stdout and secret not in out.stderr
+
+
+def test_vvv_shows_every_azcmagent_argv_and_its_rc_never_a_secret(tmp_path):
+    root = str(tmp_path / "host")
+    exe = fleet.make_host(root)
+    secret = "Vvv-S3cretPw"
+    task = {"arcguard.azcmagent.azcmagent_config": {
+        "executable": exe, "guestconfiguration_enabled": False,
+        "proxy_url": "http://arcsvc:%s@proxy.example.com:3128" % secret}}
+    out = run(tmp_path, [task], verbosity=3)
+    assert out.rc == 0 and out.result()["changed"] is True, out.stdout[-3000:]
+    assert secret not in out.stdout and secret not in out.stderr
+    shown = [line.split("azcmagent: ", 1)[1] for line in out.stdout.splitlines() if "> azcmagent: step " in line]
+    ran = [e["argv"] for e in fleet.read_log(root)]
+    assert len(ran) == 4
+    # each invocation, as it ran (the password redacted), before it runs and with its exit code after
+    for argv in ran:
+        words = ["'http://********@proxy.example.com:3128'" if a.startswith("http://") else a for a in argv]
+        command = " ".join([exe] + words)
+        assert any(line.endswith(command) for line in shown), (command, shown)
+        assert any(line.endswith(command + ": rc=0") for line in shown), (command, shown)
+    assert fleet.read_state(root)["proxy.url"].endswith(secret + "@proxy.example.com:3128")

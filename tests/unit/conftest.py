@@ -1,20 +1,8 @@
-"""Unit tests import the source tree as ansible_collections.arcguard.azcmagent."""
+"""Unit tests: hypothesis profiles (the import paths come from tests/conftest.py)."""
 
 import os
-import sys
 
 from hypothesis import HealthCheck, settings
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SRC = os.path.join(ROOT, "build", "src-collections")
-link = os.path.join(SRC, "ansible_collections", "arcguard", "azcmagent")
-if not os.path.exists(link):
-    os.makedirs(os.path.dirname(link), exist_ok=True)
-    os.symlink(ROOT, link)
-if SRC not in sys.path:
-    sys.path.insert(0, SRC)
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 settings.register_profile("ci", max_examples=2000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

@@ -5,22 +5,10 @@ any construct our runner does not emit). Every remote command is counted.
 """
 
 import os
-import subprocess
-import sys
-from unittest import mock
 
 import pytest
 
-from ansible.playbook.task import Task
-from ansible.plugins.shell.powershell import ShellModule as PowerShell
-from ansible.plugins.shell.sh import ShellModule as Sh
-from ansible.template import Templar
-from ansible.parsing.dataloader import DataLoader
-
-from ansible_collections.arcguard.azcmagent.plugins.action.azcmagent_config import ActionModule
-
-from tests.lib import fleet
-from tests.windows.winrm_endpoint import Host, decode_command, install_agent, run_script
+from tests.lib import actions, fleet
 
 AMA = {"linux": ("Microsoft.Azure.Monitor", "AzureMonitorLinuxAgent"),
        "windows": ("Microsoft.Azure.Monitor", "AzureMonitorWindowsAgent")}
@@ -29,69 +17,12 @@ CUSTOM = {"linux": ("Microsoft.Azure.Extensions", "CustomScript"),
 SERVICE = {"linux": "extd", "windows": "ExtensionService"}
 
 
-class Target:
-    """One stand-in host and a connection to it that counts remote commands."""
+class Target(actions.Target):
+    """A stand-in host whose azcmagent_config tasks remove blocked extensions unless told not to."""
 
-    def __init__(self, root, flavour, control=None, state=None):
-        self.root = str(root)
-        self.flavour = flavour
-        self.commands = []
-        if flavour == "windows":
-            os.makedirs(self.root, exist_ok=True)
-            install_agent(self.root)
-            fleet.write_control(self.root, control or {}, "windows")
-            if state:
-                fleet.set_state(self.root, state, "windows")
-            self.host = Host(self.root, [sys.executable, fleet.STANDIN])
-            self.exe = None
-        else:
-            self.exe = fleet.make_host(self.root, control=control, state=state)
-            self.bin = fleet.service_shims(self.root)
-
-    def add(self, entry, version="1.0.0"):
-        fleet.add_extension(self.root, entry[0], entry[1], version, self.flavour)
-
-    def __call__(self, cmd, sudoable=True, in_data=None):
-        self.commands.append(cmd)
-        if self.flavour == "windows":
-            rc, out, err = run_script(self.host, decode_command(cmd, ""), in_data or b"")
-            return {"rc": rc, "stdout": out.decode("utf-8"), "stderr": err.decode("utf-8")}
-        proc = subprocess.run(["/bin/sh", "-c", cmd], input=in_data, capture_output=True, check=False)
-        return {"rc": proc.returncode, "stdout": proc.stdout.decode("utf-8"), "stderr": proc.stderr.decode("utf-8")}
-
-    def args(self, **args):
+    def run(self, check=False, environment=None, **args):  # pylint: disable=arguments-differ
         args.setdefault("remove_blocked", True)
-        if self.exe:
-            args.update(executable=self.exe, extensions_path=fleet.extensions_dir(self.root))
-        return args
-
-    def environment(self):
-        return None if self.flavour == "windows" else [{"PATH": self.bin + os.pathsep + os.environ["PATH"]}]
-
-    def invocations(self):
-        return [e["argv"] for e in fleet.read_log(self.root, self.flavour)]
-
-    def services(self):
-        return [e["argv"] for e in fleet.read_service_log(self.root, self.flavour)]
-
-    def installed(self):
-        return fleet.installed_extensions(self.root, self.flavour)
-
-    def run(self, check=False, environment=None, **args):
-        task = mock.MagicMock(Task)
-        task.args = self.args(**args)
-        task.check_mode = check
-        task.diff = False
-        task.async_val = 0
-        task.environment = environment if environment is not None else self.environment()
-        connection = mock.MagicMock()
-        connection._shell = PowerShell() if self.flavour == "windows" else Sh()
-        action = ActionModule(task, connection, mock.MagicMock(check_mode=check), loader=DataLoader(),
-                              templar=Templar(loader=DataLoader()), shared_loader_obj=None)
-        action._low_level_execute_command = self
-        self.commands = []
-        fleet.clear_log(self.root, self.flavour)
-        return action.run(task_vars={})
+        return super().run("azcmagent_config", check=check, environment=environment, **args)
 
 
 @pytest.fixture(params=["linux", "windows"])

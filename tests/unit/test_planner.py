@@ -2,7 +2,8 @@ import pytest
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._scripts import Secret
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._scripts import argv_of
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret
 
 DEFAULTS = {
     "incomingconnections.enabled": True, "incomingconnections.ports": [], "connection.type": "default",
@@ -21,7 +22,7 @@ def state(**changes):
 
 def steps(args, current=None, os_name="linux"):
     desired = planner.desired_state(args, os_name)
-    return [s.argv for s in planner.plan(desired, current or state()).steps]
+    return [argv_of(s) for s in planner.plan(desired, current or state()).steps]
 
 
 # ------------------------------------------------------------------ bad input
@@ -212,8 +213,8 @@ def test_remove_sends_the_stored_spelling_of_present_items():
 def test_proxy_is_a_secret_and_empty_clears():
     desired = planner.desired_state({"proxy_url": "http://user:pw@proxy:3128"}, "linux")
     plan = planner.plan(desired, state())
-    assert isinstance(plan.steps[0].argv[-1], Secret)
-    assert "pw" not in plan.steps[0].argv[-1].shown
+    assert isinstance(argv_of(plan.steps[0])[-1], Secret)
+    assert "pw" not in argv_of(plan.steps[0])[-1].shown
     assert steps({"proxy_url": ""}, state(proxy__url="http://proxy:3128")) == [["config", "clear", "proxy.url"]]
 
 
@@ -229,10 +230,13 @@ def test_leaving_monitor_mode_comes_first_and_lists_wait_for_a_second_pass():
     desired = planner.desired_state({"mode": "full", "extensions_allowlist": ["azure_monitor_agent"],
                                      "proxy_bypass": ["ARM"]}, "linux")
     plan = planner.plan(desired, state(config__mode="monitor"))
-    assert plan.steps[0].argv == ["config", "set", "config.mode", "full"]
-    assert ["config", "set", "proxy.bypass", "ARM"] in [s.argv for s in plan.steps]
-    assert all("extensions.allowlist" not in s.argv for s in plan.steps)
-    assert plan.second_pass
+    assert argv_of(plan.steps[0]) == ["config", "set", "config.mode", "full"]
+    assert ["config", "set", "proxy.bypass", "ARM"] in [argv_of(s) for s in plan.steps]
+    assert all(s.prop != "extensions.allowlist" for s in plan.steps)
+    assert plan.second_pass and plan.pending == ["extensions.allowlist"]
+    # the projection: the pending list as given, the rest as the steps leave them
+    assert plan.after["extensions.allowlist"] == ["Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"]
+    assert plan.after["config.mode"] == "full" and plan.after["proxy.bypass"] == ["ARM"]
 
 
 def test_lists_on_a_monitor_host_without_mode_full_fail():
@@ -280,5 +284,29 @@ def test_verify_compares_like_the_planner():
 
 
 def test_redact_url():
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
+    assert redact_url is planner.redact_url
     assert planner.redact_url("http://user:pass@proxy:3128") == "http://********@proxy:3128"
     assert planner.redact_url("http://proxy:3128") == "http://proxy:3128"
+
+
+def test_profile_options_come_from_the_catalog_and_the_spec_in_the_messages_order():
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
+    assert profiles.PROFILE_OPTIONS == (
+        "mode", "extensions_allowlist", "extensions_blocklist", "list_action", "guestconfiguration_enabled",
+        "extensions_enabled", "incomingconnections_enabled", "incomingconnections_ports", "proxy_url", "proxy_bypass",
+        "settings", "timeout")
+    assert set(catalog.OPTION_PROPERTIES) < set(profiles.PROFILE_OPTIONS)
+
+
+def test_resolve_checks_only_what_the_profile_brings_and_the_task_wins():
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import CONFIG_SPEC
+    task = {k: v.get("default") for k, v in CONFIG_SPEC.items()}
+    task.update(profile="p", profiles={"p": {"options": {"timeout": "30", "guestconfiguration_enabled": "no"}}},
+                guestconfiguration_enabled=True)
+    out = profiles.resolve(task, CONFIG_SPEC)
+    assert out["timeout"] == 30 and out["guestconfiguration_enabled"] is True and out["mode"] is None
+    task["profiles"]["p"]["options"]["timeout"] = "soon"
+    with pytest.raises(planner.PlanError, match="^profile p: .*timeout"):
+        profiles.resolve(task, CONFIG_SPEC)

@@ -9,25 +9,14 @@ interpreter against the Windows stand-in.
 
 import json
 import os
-import sys
 
 import pytest
 from ansible.plugins.shell.powershell import ShellModule
 
-from tests.windows.endpoint import STANDIN
-from tests.windows.winrm_endpoint import Host, decode_command, install_agent, run_script
+from tests.windows.winrm_endpoint import decode_command, run_script
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SRC = os.environ.get("SRC_COLLECTIONS") or os.path.join(ROOT, "build", "src-collections")
-if not os.path.exists(os.path.join(SRC, "ansible_collections", "arcguard", "azcmagent")):
-    os.makedirs(os.path.join(SRC, "ansible_collections", "arcguard"), exist_ok=True)
-    os.symlink(ROOT, os.path.join(SRC, "ansible_collections", "arcguard", "azcmagent"))
-if SRC not in sys.path:
-    sys.path.insert(0, SRC)
-
-# pylint: disable=wrong-import-position
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _runner as runner  # noqa: E402
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _runner as runner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
 
 CMD_EXE_LIMIT = 8191
 BLOCK = ["Microsoft.CPlat.Core/RunCommandHandlerWindows", "Microsoft.Compute/CustomScriptExtension",
@@ -68,13 +57,6 @@ class WindowsAction:
         program, _space, arguments = cmd.partition(" ")
         rc, out, err = run_script(self.host, decode_command(program, arguments), in_data or b"")
         return {"rc": rc, "stdout": out.decode("utf-8"), "stderr": err.decode("utf-8")}
-
-
-@pytest.fixture
-def host(tmp_path):
-    root = str(tmp_path / "win")
-    install_agent(root)
-    return Host(root, [sys.executable, STANDIN])
 
 
 def stored(host):

@@ -3,15 +3,7 @@
 import pytest
 import winrm
 
-from tests.windows.endpoint import Endpoint
 from tests.windows.winrm_endpoint import msvcrt_argv, ps51_command_line
-
-
-@pytest.fixture
-def endpoint(tmp_path):
-    ep = Endpoint(tmp_path / "win")
-    yield ep
-    ep.stop()
 
 
 def session(ep, password=None):
@@ -81,9 +73,7 @@ def test_ansible_raw_round_trip_of_our_runner_script(endpoint, tmp_path):
     import os
     import subprocess
     import sys
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                                    "plugins", "plugin_utils"))
-    import _scripts
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts
     script = _scripts.powershell_script([["config", "list", "--json"]])
     inventory = tmp_path / "inventory.json"
     inventory.write_text(json.dumps({"all": {"hosts": {"win": endpoint.host_vars()}}}))

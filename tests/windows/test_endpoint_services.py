@@ -1,23 +1,13 @@
 """The endpoint's Stop-Service and Start-Service: only the form our runner emits, acting on the stand-in's services."""
 
 import os
-import sys
 
 import pytest
 
 from tests.lib import fleet
-from tests.windows.winrm_endpoint import Host, install_agent, run_script
+from tests.windows.winrm_endpoint import run_script
 
-sys.path.insert(0, os.path.join(fleet.ROOT, "plugins", "plugin_utils"))
-import _scripts  # noqa: E402  pylint: disable=wrong-import-position
-
-
-@pytest.fixture
-def host(tmp_path):
-    root = str(tmp_path / "win")
-    os.makedirs(root)
-    install_agent(root)
-    return Host(root, [sys.executable, fleet.STANDIN])
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts
 
 
 def run(host, script):

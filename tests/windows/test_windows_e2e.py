@@ -8,43 +8,20 @@ import pytest
 from tests.integration.playbook import run
 from tests.integration.profiles_expected import PROFILES, expected, matches
 from tests.lib import fleet
+from tests.windows.conftest import (NAMES_TASK, assert_info, assert_windows_names, config, log,
+                                    prepare_info_host, state)
 from tests.windows.endpoint import Endpoint
 
 
-@pytest.fixture
-def win(tmp_path):
-    ep = Endpoint(tmp_path / "win")
-    yield ep
-    ep.stop()
-
-
-def state(ep):
-    return fleet.read_state(ep.root, "windows")
-
-
-def log(ep):
-    return fleet.read_log(ep.root, "windows")
-
-
-def config(args):
-    return {"arcguard.azcmagent.azcmagent_config": args}
-
-
 def test_module_converges_with_windows_names_and_is_idempotent(tmp_path, win):
-    task = config({"mode": "full", "extensions_allowlist": ["azure_monitor_agent", "defender_endpoint", "defender_sql"],
-                   "extensions_blocklist": ["custom_script", "run_command"], "guestconfiguration_enabled": False})
+    task = NAMES_TASK
     hosts = {"dc01": win.host_vars()}
     check = run(tmp_path, [task], hosts=hosts, check=True, diff=True).result("dc01")
     assert check["changed"] and check["os"] == "windows", check
     assert state(win) == {}
     first = run(tmp_path, [task], hosts=hosts).result("dc01")
     assert first["changed"] and not first.get("failed"), first
-    got = state(win)
-    assert got["extensions.allowlist"] == ["Microsoft.Azure.Monitor/AzureMonitorWindowsAgent",
-                                           "Microsoft.Azure.AzureDefenderForServers/MDE.Windows",
-                                           "Microsoft.Azure.AzureDefenderForSQL/AdvancedThreatProtection.Windows"]
-    assert sorted(got["extensions.blocklist"]) == [
-        "Microsoft.CPlat.Core/RunCommandHandlerWindows", "Microsoft.Compute/CustomScriptExtension"]
+    assert_windows_names(state(win))
     assert first["executable"] == "C:\\Program Files\\AzureConnectedMachineAgent\\azcmagent.exe"
     fleet.clear_log(win.root, "windows")
     second = run(tmp_path, [task], hosts=hosts).result("dc01")
@@ -162,17 +139,9 @@ def test_mixed_fleet_in_one_run(tmp_path, win):
 
 
 def test_info_over_winrm(tmp_path, win):
-    fleet.set_state(win.root, {"extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorWindowsAgent"]}, "windows")
-    fleet.add_extension(win.root, "Microsoft.Compute", "CustomScriptExtension", "1.10.12", "windows")
-    fleet.add_extension(win.root, "Microsoft.Azure.Monitor", "AzureMonitorWindowsAgent", "1.22.0.0", "windows")
+    prepare_info_host(win)
     result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_info": {}}], hosts={"w": win.host_vars()}, check=True).result("w")
-    assert not result.get("failed"), result
-    assert result["agent"]["installed"] and result["agent"]["version"].startswith("1.64")
-    assert result["agent"]["status"] == "Connected"
-    assert "extensions.allowlist" in result["supported_properties"]
-    assert sorted(e["name"] for e in result["installed_extensions"]) == [
-        "Microsoft.Azure.Monitor/AzureMonitorWindowsAgent", "Microsoft.Compute/CustomScriptExtension"]
-    assert [e["name"] for e in result["blocked_installed"]] == ["Microsoft.Compute/CustomScriptExtension"]
+    assert_info(result)
     assert len(log(win)) == 4
 
 

@@ -18,6 +18,8 @@ from tests.integration.playbook import run
 from tests.integration.profiles_expected import expected, matches
 from tests.lib import fleet
 from tests.windows import ssh_shell
+from tests.windows.conftest import (NAMES_TASK, assert_info, assert_windows_names, config, log,
+                                    prepare_info_host, state)
 from tests.windows.ssh_host import SshHost, unavailable
 
 COMMAND = re.compile(r"^PowerShell -NoProfile -NonInteractive -ExecutionPolicy Unrestricted -EncodedCommand "
@@ -39,18 +41,6 @@ def win(tmp_path):
     host = SshHost(tmp_path / "win")
     yield host
     host.stop()
-
-
-def state(host):
-    return fleet.read_state(host.root, "windows")
-
-
-def log(host):
-    return fleet.read_log(host.root, "windows")
-
-
-def config(args):
-    return {"arcguard.azcmagent.azcmagent_config": args}
 
 
 def received(host, count=None):
@@ -144,8 +134,7 @@ def test_plain_ssh_client_gets_refusals_streams_and_exit_codes(win):
 
 @needs_sshd
 def test_module_converges_with_windows_names_check_mode_first_and_is_idempotent(tmp_path, win):
-    task = config({"mode": "full", "extensions_allowlist": ["azure_monitor_agent", "defender_endpoint", "defender_sql"],
-                   "extensions_blocklist": ["custom_script", "run_command"], "guestconfiguration_enabled": False})
+    task = NAMES_TASK
     hosts = {"dc01": win.host_vars()}
 
     check = run(tmp_path, [task], hosts=hosts, check=True, diff=True).result("dc01")
@@ -158,13 +147,7 @@ def test_module_converges_with_windows_names_check_mode_first_and_is_idempotent(
     first = run(tmp_path, [task], hosts=hosts).result("dc01")
     assert first["changed"] and not first.get("failed"), first
     assert first["executable"] == EXE
-    got = state(win)
-    assert got["extensions.allowlist"] == ["Microsoft.Azure.Monitor/AzureMonitorWindowsAgent",
-                                           "Microsoft.Azure.AzureDefenderForServers/MDE.Windows",
-                                           "Microsoft.Azure.AzureDefenderForSQL/AdvancedThreatProtection.Windows"]
-    assert sorted(got["extensions.blocklist"]) == [
-        "Microsoft.CPlat.Core/RunCommandHandlerWindows", "Microsoft.Compute/CustomScriptExtension"]
-    assert got["guestconfiguration.enabled"] in (False, "false")
+    assert_windows_names(state(win))
     scripts = received(win, count=2)
     assert "& $A 'config' 'set' 'extensions.blocklist' " in scripts[1]
 
@@ -244,17 +227,9 @@ def test_missing_agent_is_reported(tmp_path):
 
 @needs_sshd
 def test_info_reads_the_host(tmp_path, win):
-    fleet.set_state(win.root, {"extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorWindowsAgent"]}, "windows")
-    fleet.add_extension(win.root, "Microsoft.Compute", "CustomScriptExtension", "1.10.12", "windows")
-    fleet.add_extension(win.root, "Microsoft.Azure.Monitor", "AzureMonitorWindowsAgent", "1.22.0.0", "windows")
+    prepare_info_host(win)
     result = run(tmp_path, [{"arcguard.azcmagent.azcmagent_info": {}}], hosts={"w": win.host_vars()}).result("w")
-    assert not result.get("failed") and result["changed"] is False, result
-    assert result["agent"]["installed"] and result["agent"]["version"].startswith("1.64")
-    assert result["agent"]["status"] == "Connected"
-    assert "extensions.allowlist" in result["supported_properties"]
-    assert sorted(e["name"] for e in result["installed_extensions"]) == [
-        "Microsoft.Azure.Monitor/AzureMonitorWindowsAgent", "Microsoft.Compute/CustomScriptExtension"]
-    assert [e["name"] for e in result["blocked_installed"]] == ["Microsoft.Compute/CustomScriptExtension"]
+    assert_info(result)
     # read only: the agent was asked, nothing was written, and all of it in one SSH command
     assert ["config", "list", "--json"] in [e["argv"] for e in log(win)]
     assert not [e["argv"] for e in log(win) if e["argv"][:2] in (["config", "set"], ["config", "clear"])
