@@ -87,7 +87,8 @@ def problems(desired, current, after):
                      "Nothing was changed.")
     elif emptied and before == "allowlist":
         found.append("the allowlist would end up empty, and an empty allowlist allows every extension. %s" % HOW)
-    elif before != "none" and then == "none" and desired.list_action == "remove":
+    elif then == "none" and desired.list_action == "remove" and (ALLOW in desired.values or BLOCK in desired.values) \
+            and (_items(current, ALLOW) or _items(current, BLOCK)) and not asked_for_empty_allowlist(desired):
         found.append("list_action: remove would leave both lists empty in full mode, where every extension is "
                      "allowed. %s" % HOW)
     if BLOCK in desired.emptied_by_aliases and _items(current, BLOCK) and not _items(after, BLOCK):

@@ -18,7 +18,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _converge as converge
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _weaker as weaker
 from tests.integration.playbook import run
@@ -103,7 +102,9 @@ def weaker_than_asked(task, os_name, start, end):
         return "monitor mode left without a list"
     if emptied and start["config.mode"] != "monitor":
         return "the allowlist in force was emptied"
-    if task.get("list_action") == "remove" and (start["extensions.allowlist"] or start["extensions.blocklist"]) \
+    edits = task.get("extensions_allowlist") is not None or task.get("extensions_blocklist") is not None
+    if task.get("list_action") == "remove" and edits and not asked_for_empty_allowlist(task) \
+            and (start["extensions.allowlist"] or start["extensions.blocklist"]) \
             and allows_all_but_blocklist(end) and not end["extensions.blocklist"]:
         return "a removal left no list at all"
     blocks = task.get("extensions_blocklist")
@@ -117,8 +118,7 @@ def plan_end(task, os_name, start):
     args = dict(task, strict=False)
     desired = planner.desired_state(args, os_name)
     plan = planner.plan(desired, start)
-    end = converge._planned_after(desired, start, plan)
-    return desired, end
+    return desired, plan.after
 
 
 def outcome(task, os_name, start):
