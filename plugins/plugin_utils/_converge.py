@@ -154,8 +154,8 @@ class _Engine:
                 projected = plan2.after
                 result["notes"] = result.get("notes", []) + [
                     "the agent is in monitor mode: the changes to %s are predicted from what it shows now, which may "
-                    "be Microsoft's effective values rather than the stored ones; the run compares them again once "
-                    "the agent has left monitor mode" % ", ".join(plan.pending)]
+                    "be Microsoft's effective values rather than the stored ones; the run compares them again once it "
+                    "has left monitor mode" % ", ".join(plan.pending)]
             result["commands"] += [runner.describe(s) for s in steps]
             if removal:
                 result["commands"] += [runner.describe(step) for step in removal.removes]
