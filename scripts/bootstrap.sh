@@ -11,6 +11,7 @@
 #   chromium    Debian's headless Chromium (for the audit report tests)
 #   sshd        OpenSSH's server binary (the Windows-over-SSH tests start their own sshd; the system
 #               service is neither enabled nor started)
+#   ee          the execution environment image localhost/arcguard-ee (scripts/ee.sh; cached by its inputs)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=$ROOT/.venv
@@ -110,6 +111,7 @@ for what in "$@"; do
     image) do_image ;;
     chromium) do_chromium ;;
     sshd) do_sshd ;;
+    ee) do_python; do_collection; bash "$ROOT/scripts/ee.sh" >/dev/null ;;
     *) log "unknown component: $what"; exit 2 ;;
   esac
 done

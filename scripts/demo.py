@@ -21,7 +21,7 @@ FLEET = {
     "dc01": ("defender", "domain controller, agent just installed (defaults)", {}, {}),
     "web01": ("defender", "web server, someone allowed Custom Script by hand",
               {"extensions.allowlist": ["Microsoft.Azure.Extensions/CustomScript"]}, {}),
-    "sql01": ("monitoring_security", "database server, a blog's Windows names pasted into Linux",
+    "sql01": ("defender_sql", "database server, a blog's Windows names pasted into Linux",
               {"extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorWindowsAgent",
                                         "Microsoft.Azure.AzureDefenderForServers/MDE.Windows"],
                "guestconfiguration.enabled": False}, {}),

@@ -12,6 +12,8 @@ bin=$(toolvenv docs "antsibull-docs==2.28.0" "ansible-core==2.19.14" "sphinx==8.
   "antsibull-docs-parser" "myst-parser")
 export PATH=$bin:$PATH
 installed=$ROOT/build/collections/ansible_collections/arcguard/azcmagent
+echo "--- docs/extensions.md is what the extension catalog gives"
+"$VENV/bin/python" "$ROOT/scripts/catalog_docs.py" --check
 echo "--- antsibull-docs lint-collection-docs"
 antsibull-docs lint-collection-docs --plugin-docs --skip-rstcheck "$installed"
 [ "${1:-}" = lint ] && exit 0

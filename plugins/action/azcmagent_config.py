@@ -17,7 +17,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profile
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._converge import converge
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import CONFIG_SPEC
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import PlanError
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import Runner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, Runner, not_strings
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 
@@ -34,6 +34,10 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
         del tmp
+        wrong = not_strings(self._task.args, self.ARGUMENT_SPEC)
+        if wrong:
+            result.update(failed=True, changed=False, msg=wrong)
+            return result
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         try:
             # the raw arguments say which options the task gave itself (a value equal to the default included)
@@ -42,6 +46,12 @@ class ActionModule(ActionBase):
             result.update(failed=True, changed=False, msg=str(exc))
             return result
         runner = Runner(self, executable=options.get("executable"), timeout=options["timeout"] or None)
+        try:
+            runner.check_path("executable", options.get("executable"))
+            runner.check_path("extensions_path", options.get("extensions_path"))
+        except AgentError as exc:
+            result.update(failed=True, changed=False, msg=exc.msg)
+            return result
         out = converge(runner, options, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
         result.update(scrub(out, runner.secrets))
         return result

@@ -30,8 +30,17 @@ class ActionModule(ActionBase):
         result = super().run(tmp, task_vars)
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        if args["timeout"] is not None and args["timeout"] < 0:
+            result.update(failed=True, changed=False, msg="timeout must be 0 (no limit) or more seconds")
+            return result
         runner = Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
-        out = runner.run(list(self.STEPS) + [Listing(args.get("extensions_path"))], keep_going=True)
+        try:
+            runner.check_path("executable", args.get("executable"))
+            runner.check_path("extensions_path", args.get("extensions_path"))
+            out = runner.run(list(self.STEPS) + [Listing(args.get("extensions_path"))], keep_going=True)
+        except AgentError as exc:
+            result.update(failed=True, changed=False, msg=exc.msg, **exc.details)
+            return result
         data = {"changed": False, "os": runner.os, "errors": []}
         if out.missing:
             data.update(agent={"installed": False, "version": None, "status": None}, config={}, effective={},
@@ -49,7 +58,7 @@ class ActionModule(ActionBase):
         list_step = steps[3]
         if list_step is not None and list_step.rc == 0:
             try:
-                config = parsers.parse_config_list(list_step.stdout)
+                config = runner.parse_config(list_step.stdout)
             except parsers.ParseError as exc:
                 data["errors"].append("could not understand config list: %s" % exc)
         elif list_step is not None:
@@ -64,7 +73,8 @@ class ActionModule(ActionBase):
         if not supported and config:
             supported = sorted(config)
         listed = (config.get("extensions.allowlist") or []) + (config.get("extensions.blocklist") or [])
-        installed = info.parse_extension_folders(steps[5].stdout if steps[5] else "", runner.os, listed)
+        installed = info.with_lifecycle(
+            info.parse_extension_folders(steps[5].stdout if steps[5] else "", runner.os, listed), runner.os)
         if "proxy.url" in config:
             runner.secrets.append(str(config["proxy.url"] or ""))
             config["proxy.url"] = redact_url(config["proxy.url"])

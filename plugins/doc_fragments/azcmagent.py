@@ -36,23 +36,21 @@ options:
     type: int
 """
 
-    _ACTION = r"""
+    # The attributes of every module that runs azcmagent on the target.
+    ATTRIBUTES = r"""
 attributes:
   action:
     support: full
     description: Implemented as an action plugin that runs on the controller.
-"""
-
-    # The attributes of every module that runs azcmagent on the target.
-    ATTRIBUTES = _ACTION + r"""
   platform:
     support: full
     description: Linux and other POSIX targets through /bin/sh, Windows targets through PowerShell.
     platforms: [posix, windows]
 """
 
-    # The attributes of a module that runs on the controller only.
-    CONTROLLER_ATTRIBUTES = _ACTION + r"""
+    # Where a module that runs on the controller only runs (it documents its own action attribute).
+    CONTROLLER_ATTRIBUTES = r"""
+attributes:
   platform:
     support: full
     description: Runs on the controller.

@@ -49,6 +49,9 @@ options:
         and names compared case-insensitively.
       - A warning (a failure with O(strict)) is given for names not in the catalog, names of the other OS, and
         extensions that run arbitrary scripts. A malformed name is an error.
+      - A warning (a failure with O(strict)) is also given for each extension that Microsoft has deprecated or
+        retired (the Log Analytics agent, the Qualys vulnerability assessment), naming the date, Microsoft's
+        replacement where it names one, and the source. With O(list_action=remove) none is given.
       - Aliases of extensions that do not exist on the target's OS (for example V(defender_sql) on Linux) are left
         out and reported in RV(notes); an allowlist left empty by that is an error.
     type: list
@@ -124,9 +127,14 @@ options:
     description:
       - Apply a named profile, one of the built-in profiles or of O(profiles). The profile's options apply, then
         O(overrides), then the options given in the task itself.
-      - "Built-in profiles: V(ama_only), V(defender), V(monitoring_security), V(log_analytics), V(esu), V(monitor),
-        V(block_scripts), V(extensions_off), V(defaults). They are OS-neutral: aliases resolve per target OS.
-        The collection's docs/roles.md lists what each yields on Windows and on Linux."
+      - "Built-in profiles: V(ama_only), V(defender), V(defender_sql), V(monitoring_security), V(log_analytics),
+        V(esu), V(monitor), V(block_scripts), V(extensions_off), V(defaults). They are OS-neutral: aliases resolve per
+        target OS. The collection's docs/roles.md lists what each yields on Windows and on Linux."
+      - "V(monitoring_security) and V(log_analytics) are legacy: they follow Microsoft's 2022 presets, which allow the
+        Log Analytics agent (not supported after 2024-08-31; Microsoft's replacement is the Azure Monitor Agent) and,
+        in V(monitoring_security), the Qualys vulnerability assessment (deprecated as of 2024-05-01). They are kept
+        under their names for fidelity and warn like any task allowing those extensions. The current presets are
+        V(defender) and V(ama_only)."
       - This is how the C(arcguard.azcmagent.lockdown) role applies its profiles.
     type: str
   profiles:

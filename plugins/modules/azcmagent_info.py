@@ -14,6 +14,8 @@ description:
     version supports (C(azcmagent config info --json)), and the extensions installed in the documented folders.
   - Reports the installed extensions that the current allowlist and blocklist would no longer allow. Setting a
     list never removes what is already installed, so these keep running until they are removed.
+  - Gives each installed extension its lifecycle from the collection's extension catalog (V(current),
+    V(deprecated) or V(retired), with the date, Microsoft's replacement and the source).
   - A host without the agent is a result (RV(agent.installed=false)), not a failure. Parts that cannot be read
     (for example the settings without elevation) are reported in RV(errors).
   - Read-only. Runs on the controller and needs no Python on the target (Linux through C(/bin/sh), Windows through
@@ -50,6 +52,13 @@ EXAMPLES = r"""
   ansible.builtin.assert:
     that: arc.blocked_installed | length == 0
     fail_msg: "Remove {{ arc.blocked_installed | map(attribute='name') | join(', ') }}"
+
+- name: Say which installed extensions Microsoft has retired, and what replaces them
+  ansible.builtin.debug:
+    msg: "{{ item.name }} is retired ({{ item.lifecycle.event }} {{ item.lifecycle.date }}); use {{ item.lifecycle.replacement_name }}"
+  loop: "{{ arc.installed_extensions | selectattr('lifecycle.status', 'equalto', 'retired') }}"
+  loop_control:
+    label: "{{ item.name }}"
 """
 
 RETURN = r"""
@@ -116,8 +125,53 @@ installed_extensions:
     version:
       description: The installed version.
       type: str
+    lifecycle:
+      description:
+        - What Microsoft has said about the extension's future, from the collection's extension catalog (the
+          collection's docs/extensions.md lists every entry).
+      type: dict
+      contains:
+        status:
+          description:
+            - V(current) (no deprecation or retirement notice known), V(deprecated), V(retired) (past the date after
+              which Microsoft no longer supports it), or V(unknown) (not in the catalog).
+          type: str
+          sample: retired
+        alias:
+          description: The catalog alias, V(null) when unknown.
+          type: str
+          sample: log_analytics
+        date:
+          description: The date of the notice's event (ISO 8601), V(null) for a current or unknown extension.
+          type: str
+          sample: "2024-08-31"
+        event:
+          description: What happens at RV(installed_extensions[].lifecycle.date).
+          type: str
+          sample: not supported after
+        notice:
+          description: Microsoft's own words.
+          type: str
+          sample: on a deprecation path and won't be supported after August 31, 2024
+        replacement:
+          description: The alias of the extension Microsoft names instead, V(null) where it names none.
+          type: str
+          sample: azure_monitor_agent
+        replacement_name:
+          description: The replacement's C(Publisher/Type) on this host's OS.
+          type: str
+          sample: Microsoft.Azure.Monitor/AzureMonitorLinuxAgent
+        advice:
+          description: What else the notice recommends, if anything.
+          type: str
+        sources:
+          description: Where Microsoft says so, each with C(document) and C(url) (V(null) where there is no single page).
+          type: list
+          elements: dict
 blocked_installed:
-  description: Installed extensions that the current lists would no longer allow, with a C(reason).
+  description:
+    - Installed extensions that the current lists would no longer allow, with a C(reason), each as in
+      RV(installed_extensions).
   returned: always
   type: list
   elements: dict

@@ -49,6 +49,9 @@ options:
 extends_documentation_fragment:
   - arcguard.azcmagent.azcmagent.controller_attributes
 attributes:
+  action:
+    support: full
+    description: An action plugin; it writes the reports on the controller.
   check_mode:
     support: full
     description: Writes the reports in check mode too; it changes nothing on the hosts.

@@ -89,7 +89,7 @@ EXTENSIONS = {
         "linux": None,
     },
     "log_analytics": {
-        "title": "Log Analytics agent (legacy)",
+        "title": "Log Analytics agent",
         "windows": "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent",
         "linux": "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux",
     },
@@ -193,3 +193,114 @@ def runs_scripts(name: str) -> bool:
         return bool(EXTENSIONS[found[0]].get("scripts"))
     mistake = DOCUMENTED_MISTAKES.get(name.lower())
     return bool(mistake and EXTENSIONS[mistake[0]].get("scripts"))
+
+
+# ------------------------------------------------------------------ extension lifecycle
+
+# What Microsoft has said about each extension's future, with where it says so. ``status``:
+#   current     no deprecation or retirement notice in Microsoft's documentation that we know of
+#   deprecated  Microsoft has deprecated it: it may still install and run, but is on its way out
+#   retired     past the date after which Microsoft no longer supports it
+# ``date`` (ISO 8601) is the date of the notice's event (deprecated as of, unsupported after),
+# ``notice`` Microsoft's own words, ``replacement`` the alias of the extension Microsoft names
+# instead (None where it names none), ``advice`` anything else the notice recommends, and
+# ``sources`` the documents that say so (``url`` None where there is no single page).
+STATUSES = ("current", "deprecated", "retired")
+
+_LEARN = "https://learn.microsoft.com/azure/"
+
+
+def _source(article):
+    """A Microsoft Learn article of the Azure documentation, by its path in the documentation tree."""
+    return {"document": "Microsoft Learn: %s" % article, "url": _LEARN + article[:-len(".md")]}
+
+
+_CURRENT = {"status": "current", "date": None, "event": None, "notice": None, "replacement": None, "advice": None,
+            "sources": []}
+
+LIFECYCLE = dict(
+    {alias: dict(_CURRENT, sources=[]) for alias in EXTENSIONS},
+    log_analytics={
+        "status": "retired",
+        "date": "2024-08-31",
+        "event": "not supported after",
+        "notice": "on a deprecation path and won't be supported after August 31, 2024",
+        "replacement": "azure_monitor_agent",
+        "advice": ("Defender for Servers no longer needs it: it moved to Defender for Endpoint (defender_endpoint) "
+                   "plus agentless scanning, without the Log Analytics agent or the Azure Monitor Agent"),
+        "sources": [
+            _source("virtual-machines/extensions/oms-windows.md"),
+            _source("defender-for-cloud/prepare-deprecation-log-analytics-mma-agent.md"),
+            {"document": "Azure Policy: the Log Analytics definitions for Azure Arc-enabled servers carry the same "
+                         "notice", "url": None},
+        ],
+    },
+    qualys={
+        "status": "deprecated",
+        "date": "2024-05-01",
+        "event": "deprecated as of",
+        "notice": "deprecated as of May 1, 2024",
+        "replacement": None,
+        "advice": None,
+        "sources": [_source("defender-for-cloud/deploy-vulnerability-assessment-vm.md")],
+    },
+)
+
+
+def lifecycle_of(name: str):
+    """The lifecycle entry (with ``alias`` and ``title``) of a Publisher/Type name or an alias, or None
+    for a name the catalog does not know. A name that the documentation misspells counts as the
+    extension it means."""
+    key = str(name).lower()
+    if key in EXTENSIONS:
+        alias = key
+    else:
+        found = NAME_INDEX.get(key) or DOCUMENTED_MISTAKES.get(key)
+        if not found:
+            return None
+        alias = found[0]
+    return dict(LIFECYCLE[alias], alias=alias, title=EXTENSIONS[alias]["title"])
+
+
+def lifecycle_warning(option: str, name: str, os_name: str):
+    """The warning for allowlisting ``name`` on ``os_name``, or None if it is current or unknown."""
+    text = lifecycle_text(name, os_name)
+    return "%s: %s" % (option, text) if text else None
+
+
+def lifecycle_text(name: str, os_name: str, subject=None):
+    """``name`` (or ``subject``) is deprecated or retired: when, Microsoft's words, the replacement, the
+    sources. None if it is current or unknown."""
+    entry = lifecycle_of(name)
+    if entry is None or entry["status"] == "current":
+        return None
+    text = "%s (%s) is %s: %s %s (Microsoft: \"%s\")" % (
+        subject or name, entry["title"], entry["status"], entry["event"], entry["date"], entry["notice"])
+    replacement = entry["replacement"]
+    if replacement:
+        instead = resolve_alias(replacement, os_name)
+        text += "; Microsoft's replacement is the %s (alias %s%s)" % (
+            EXTENSIONS[replacement]["title"], replacement, ", " + instead if instead else "")
+    else:
+        text += "; Microsoft names no replacement extension"
+    if entry["advice"]:
+        text += "; %s" % entry["advice"]
+    urls = [s["url"] for s in entry["sources"] if s["url"]]
+    if urls:
+        text += ". Source: %s" % ", ".join(urls)
+    return text
+
+
+def lifecycle_facts(name: str, os_name=None) -> dict:
+    """What the collection returns about a name's lifecycle (azcmagent_info, the audit report): the
+    catalog's entry with ``replacement_name``, the replacement's Publisher/Type on ``os_name``. A name
+    the catalog does not know has ``status`` unknown."""
+    entry = lifecycle_of(name)
+    if entry is None:
+        return {"status": "unknown", "alias": None, "date": None, "event": None, "notice": None,
+                "replacement": None, "replacement_name": None, "advice": None, "sources": []}
+    replacement = entry["replacement"]
+    return {"status": entry["status"], "alias": entry["alias"], "date": entry["date"], "event": entry["event"],
+            "notice": entry["notice"], "replacement": replacement,
+            "replacement_name": resolve_alias(replacement, os_name) if replacement and os_name else None,
+            "advice": entry["advice"], "sources": [dict(s) for s in entry["sources"]]}

@@ -23,7 +23,9 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _removal
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _weaker as weaker
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, read_state
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import shown, shown_changes, shown_config
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import (
+    shown, shown_changes, shown_config, url_secrets,
+)
 
 EXTENSIONS_OFF_WARNING = ("turning the extension manager off does not remove installed extensions, and extensions "
                           "running as their own services (such as the legacy Log Analytics agent) keep running; "
@@ -32,7 +34,7 @@ EXTENSIONS_OFF_WARNING = ("turning the extension manager off does not remove ins
 
 def converge(runner, options, check_mode=False, diff=False):
     """Bring the agent behind ``runner`` to ``options``; the result dict of azcmagent_config."""
-    runner.secrets.append(options.get("proxy_url") or "")
+    runner.secrets.extend(url_secrets(options.get("proxy_url")))
     try:
         return _Engine(runner, options, check_mode, diff).run()
     except planner.PlanError as exc:
@@ -92,12 +94,17 @@ class _Engine:
         # 1. validate everything we can before touching the target
         desired = planner.desired_state(args, os_name)
         self._fail_on_warnings(desired.warnings)
+        # whichever option carries it: the target tells whether the agent's proxy has these credentials
+        wanted_proxy = desired.values.get("proxy.url")
+        if isinstance(wanted_proxy, str) and wanted_proxy:
+            runner.secrets.extend(url_secrets(wanted_proxy))
+            runner.expect_proxy(wanted_proxy)
         environment = runner.service_environment() if removing else {}
 
         # 2. one remote command: read the settings (and, to remove blocked extensions, list the installed ones)
         current, read = read_state(runner, wait_timeout=args["wait_timeout"],
                                    extras=[scripts.Listing(where)] if removing else ())
-        runner.secrets.append(str(current.get("proxy.url") or ""))
+        runner.secrets.extend(url_secrets(current.get("proxy.url")))
         planner.check_unknown(desired, set(current), os_name)
         plan = planner.plan(desired, current)
         # never weaker than asked (_weaker): refused before any write, in check mode too
@@ -290,7 +297,7 @@ class _Engine:
             err.details.update(removals.details(outcome or {}, lists_only=True))
             raise err
         try:
-            after = parsers.parse_config_list(readback.stdout)
+            after = runner.parse_config(readback.stdout)
         except parsers.ParseError as exc:
             raise AgentError("could not understand the output of %s after writing: %s"
                              % (runner.describe(argv), exc), cmd=runner.describe(argv), rc=readback.rc,

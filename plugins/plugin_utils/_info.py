@@ -71,6 +71,12 @@ def parse_extension_folders(text, os_name, known_names=()):
     return found
 
 
+def with_lifecycle(installed, os_name):
+    """The installed extensions, each with its catalog ``lifecycle`` (status current, deprecated, retired or
+    unknown; date, replacement, sources)."""
+    return [dict(ext, lifecycle=catalog.lifecycle_facts(ext["name"], os_name)) for ext in installed]
+
+
 def allowed(name, allowlist, blocklist):
     """Would the agent allow installing (or updating) this extension under these lists?"""
     key = name.lower()

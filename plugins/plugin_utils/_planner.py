@@ -22,7 +22,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
 
 
 class PlanError(ValueError):
@@ -42,21 +42,25 @@ def _describe_char(ch):
         return "U+%04X" % ord(ch)
 
 
-def check_value(what: str, value: str, os_name: str):
-    """Refuse text that the agent cannot receive intact as one command-line argument."""
+def check_value(what: str, value: str, os_name: str, shown=None):
+    """Refuse text that the agent cannot receive intact as one command-line argument.
+
+    ``shown``: how the value may appear in the message (a secret's redacted form); by default the value itself.
+    """
     if not isinstance(value, str):
         value = str(value)
+    said = repr(value) if shown is None else shown
     for ch in value:
         if ch == "\x00" or unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp"):
-            raise PlanError("%s contains a control character (%s): %r" % (what, _describe_char(ch), value))
+            raise PlanError("%s contains a control character (%s): %s" % (what, _describe_char(ch), said))
     if value.startswith("-"):
-        raise PlanError("%s must not start with '-' (azcmagent would read it as a flag): %r" % (what, value))
+        raise PlanError("%s must not start with '-' (azcmagent would read it as a flag): %s" % (what, said))
     if os_name == "windows" and '"' in value:
         raise PlanError("%s contains a double quote, which Windows PowerShell cannot pass to a native "
-                        "program intact: %r" % (what, value))
+                        "program intact: %s" % (what, said))
     if os_name == "windows" and value.endswith("\\"):
         raise PlanError("%s ends with a backslash, which Windows command-line parsing would not pass "
-                        "intact: %r" % (what, value))
+                        "intact: %s" % (what, said))
     return value
 
 
@@ -258,23 +262,54 @@ def _normalise_value(prop, option, value, os_name, desired):
 
 
 def _proxy_url(option, value, os_name):
-    text = "" if value is None else str(value).strip()
+    """A proxy URL ``scheme://[user:password@]host:port``, checked without ever putting its password in a message.
+
+    The user information ends at the last ``@`` (as Go's URL parser reads it); it may hold any character but
+    white space, control characters and the URL delimiters ``/ ? # @``, which must be percent-encoded.
+    """
+    if value is not None and not isinstance(value, str):
+        raise PlanError("%s must be a string like http://host:port, not %s" % (option, _type_name(value)))
+    text = "" if value is None else value.strip()
     if text == "":
         return ""
-    check_value(option, text, os_name)
+    shown = redact_url(text)
+    if "://" in text:
+        scheme, _sep, rest = text.partition("://")
+        info, at, hostport = rest.rpartition("@")
+    else:
+        scheme, info, at, hostport = "", "", "", text
     if any(ch.isspace() for ch in text):
-        raise PlanError("%s must not contain white space" % option)
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise PlanError("%s must look like http://host:port (got %s)" % (option, redact_url(text)))
+        raise PlanError("%s must not contain white space (percent-encode it in a password: %%20): %s"
+                        % (option, shown))
+    check_value(option, text, os_name, shown=shown)
+    if at and any(ch in info for ch in "/?#@"):
+        raise PlanError("%s: the user name or password contains one of / ? # @, which end that part of a URL; "
+                        "percent-encode them (%%2F %%3F %%23 %%40): %s" % (option, shown))
+    if scheme.lower() not in ("http", "https"):
+        raise PlanError("%s must look like http://host:port (got %s)" % (option, shown))
     try:
-        parts.port
-    except ValueError:
-        raise PlanError("%s has an invalid port (got %s)" % (option, redact_url(text)))
+        parts = urlsplit("http://" + hostport)
+        host = parts.hostname
+    except ValueError as exc:
+        raise PlanError("%s: the host is not valid (%s; an IPv6 address is written in brackets, like "
+                        "http://[2001:db8::1]:3128): %s" % (option, exc, shown))
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise PlanError("%s has an invalid port (%s): %s" % (option, exc, shown))
+    if not host:
+        raise PlanError("%s must look like http://host:port (got %s)" % (option, shown))
+    del port
     if parts.path not in ("", "/") or parts.query or parts.fragment:
-        raise PlanError("%s must be scheme://host:port with nothing after it (got %s)"
-                        % (option, redact_url(text)))
+        raise PlanError("%s must be scheme://host:port with nothing after it (got %s)" % (option, shown))
     return text
+
+
+def _type_name(value):
+    for kind, name in ((dict, "a dictionary"), ((list, tuple), "a list"), (bool, "a boolean"), ((int, float), "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
 
 
 def check_unknown(desired: Desired, known_properties, os_name: str):
@@ -357,6 +392,14 @@ def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:
     if desired.values.get("extensions.enabled") is False and allow and allow != [catalog.ALLOW_NONE]:
         desired.warnings.append("extensions_enabled is false: the extension manager is off, so the allowlist "
                                 "has no effect until it is turned back on")
+    if desired.list_action != "remove":
+        # allowing an extension that Microsoft has deprecated or retired (removing it is what we want)
+        option = "extensions_allowlist" if args.get("extensions_allowlist") is not None else \
+            "settings.extensions.allowlist"
+        for name in allow or []:
+            warning = catalog.lifecycle_warning(option, name, os_name)
+            if warning:
+                desired.warnings.append(warning)
     if desired.list_action != "replace":
         for prop, value in desired.values.items():
             kind = catalog.PROPERTIES.get(prop, {}).get("type")

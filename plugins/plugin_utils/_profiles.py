@@ -6,11 +6,14 @@
 Internal to arcguard.azcmagent: not a public API, may change without notice. Used by the
 lockdown role through azcmagent_config's profile option; docs/roles.md lists what each yields.
 Every profile except monitor also sets mode: full, so switching profiles always works.
+Two follow Microsoft's 2022 presets, which allow extensions Microsoft has since deprecated or retired;
+they are kept under their names for fidelity to the presets.
 
 - ``resolve(options, argument_spec)``: the task's options with its profile merged in (profile, then
   ``overrides``, then the task's own options), checked with ``argument_spec``; raises
   ``_planner.PlanError`` for a bad profile. Pure.
 - ``PROFILE_OPTIONS``: the options a profile may set (derived from the catalog and the spec).
+- ``legacy(profile)``: why a profile is legacy (the deprecated or retired extensions it allows).
 """
 
 from __future__ import annotations
@@ -51,9 +54,20 @@ PROFILES = {
             "incomingconnections_enabled": False,
         },
     },
+    "defender_sql": {
+        "description": ("Defender for Servers with AMA, locked down, for SQL Servers: AMA, Defender for Endpoint and, on "
+                        "Windows, Defender for SQL; guest configuration and incoming connections off"),
+        "options": {
+            "mode": "full",
+            "extensions_allowlist": ["azure_monitor_agent", "defender_endpoint", "defender_sql"],
+            "guestconfiguration_enabled": False,
+            "incomingconnections_enabled": False,
+        },
+    },
     "monitoring_security": {
-        "description": ("Microsoft's monitoring and security list (Log Analytics agent, Qualys, Defender for Endpoint, "
-                        "Defender for SQL on Windows); guest configuration on"),
+        "description": ("Legacy: Microsoft's 2022 monitoring and security list (Log Analytics agent, Qualys, Defender for "
+                        "Endpoint, Defender for SQL on Windows); guest configuration on. It allows the retired Log "
+                        "Analytics agent and the deprecated Qualys assessment: use defender or defender_sql instead"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["log_analytics", "qualys", "defender_endpoint", "defender_sql"],
@@ -61,7 +75,8 @@ PROFILES = {
         },
     },
     "log_analytics": {
-        "description": "Legacy Log Analytics agent and the Dependency agent; guest configuration off",
+        "description": ("Legacy: the Log Analytics agent and the Dependency agent; guest configuration off. The Log "
+                        "Analytics agent is retired: use ama_only instead"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["log_analytics", "dependency_agent"],
@@ -207,4 +222,15 @@ def resolve(options: dict, argument_spec=None, given=None) -> dict:
         raise PlanError("profile %s: %s" % (name, "; ".join(checked.error_messages)))
     out = dict(options)
     out.update((k, checked.validated_parameters[k]) for k in from_profile)
+    return out
+
+
+def legacy(profile: dict):
+    """Why a profile is legacy: [(alias, lifecycle entry)] for each deprecated or retired extension its
+    allowlist allows, in the order given; empty for a current profile."""
+    out = []
+    for item in (profile.get("options") or {}).get("extensions_allowlist") or []:
+        entry = catalog.lifecycle_of(str(item))
+        if entry and entry["status"] != "current" and entry["alias"] not in [a for a, _e in out]:
+            out.append((entry["alias"], entry))
     return out

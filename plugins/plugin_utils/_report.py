@@ -14,6 +14,9 @@ import re
 import time
 from xml.sax.saxutils import escape, quoteattr
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as agent_info
+
 try:
     import jmespath
 except ImportError:  # the report still builds; the summary is then counted by hand
@@ -25,13 +28,39 @@ SUMMARY_QUERIES = {
     "errors": "length(values(hosts)[?error])",
     "no_agent": "length(values(hosts)[?agent.installed == `false`])",
     "blocked_installed": "length(values(hosts)[?length(blocked_installed) > `0`])",
+    "lifecycle": "length(values(hosts)[?length(lifecycle) > `0`])",
 }
+OUTDATED = ("deprecated", "retired")
+
+
+def lifecycle_findings(info):
+    """Deprecated and retired extensions a host allows (the allowlist in force) or has installed:
+    [{name, where (allowlist or installed), version, status, date, event, replacement, replacement_name,
+    sources, message}] from its azcmagent_info result."""
+    os_name = info.get("os")
+    config = info.get("config") or {}
+    allow = agent_info.enforced_lists(config)[0] if config else None
+    found = [(name, "allowlist", None) for name in allow or []]
+    found += [(ext.get("name") or "", "installed", ext.get("version")) for ext in info.get("installed_extensions") or []]
+    findings = []
+    for name, where, version in found:
+        facts = catalog.lifecycle_facts(name, os_name)
+        if facts["status"] not in OUTDATED:
+            continue
+        subject = "%s %s" % (name, version) if version else name
+        message = ("allowed by the allowlist: " if where == "allowlist" else "installed: ") + \
+            catalog.lifecycle_text(name, os_name, subject=subject)
+        findings.append({"name": name, "where": where, "version": version, "status": facts["status"],
+                         "date": facts["date"], "event": facts["event"], "replacement": facts["replacement"],
+                         "replacement_name": facts["replacement_name"], "sources": facts["sources"],
+                         "message": message})
+    return findings
 
 
 def host_entry(profile, info, check):
     """One host of the report from its azcmagent_info and check-mode azcmagent_config results."""
     entry = {"profile": profile, "compliant": False, "differences": [], "blocked_installed": [],
-             "agent": {"installed": None, "version": None, "status": None}, "error": None}
+             "agent": {"installed": None, "version": None, "status": None}, "error": None, "lifecycle": []}
     info = info or {}
     if info.get("unreachable"):
         entry["error"] = "unreachable: %s" % (info.get("msg") or "no connection",)
@@ -44,6 +73,7 @@ def host_entry(profile, info, check):
                       "status": agent.get("status")}
     entry["blocked_installed"] = [str(e.get("name") if isinstance(e, dict) else e)
                                   for e in info.get("blocked_installed") or []]
+    entry["lifecycle"] = lifecycle_findings(info)
     if agent.get("installed") is False:
         entry["error"] = "the Azure Connected Machine agent is not installed"
         return entry
@@ -81,7 +111,8 @@ def build(hosts, profile=None, generated=None):
                        drifted=sum(1 for e in values if not e["compliant"] and not e["error"]),
                        errors=sum(1 for e in values if e["error"]),
                        no_agent=sum(1 for e in values if e["agent"].get("installed") is False),
-                       blocked_installed=sum(1 for e in values if e["blocked_installed"]))
+                       blocked_installed=sum(1 for e in values if e["blocked_installed"]),
+                       lifecycle=sum(1 for e in values if e["lifecycle"]))
     summary["profile"] = profile
     summary["generated"] = generated or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     report["summary"] = summary
@@ -149,9 +180,10 @@ def to_junit(report):
     """JUnit XML: one test case per host; a drifted host fails, an unreachable one is an error."""
     report = safe(report)
     summary = report["summary"]
+    lifecycle = _junit_lifecycle(report)
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n',
              '<testsuites name="azcmagent audit" tests="%d" failures="%d" errors="%d">\n'
-             % (summary["hosts"], summary["drifted"], summary["errors"]),
+             % (summary["hosts"] + lifecycle[1], summary["drifted"] + lifecycle[1], summary["errors"]),
              '  <testsuite name=%s tests="%d" failures="%d" errors="%d" timestamp=%s>\n'
              % (quoteattr("azcmagent audit: %s" % (summary.get("profile") or "per-host profiles")), summary["hosts"],
                 summary["drifted"], summary["errors"], quoteattr(summary["generated"]))]
@@ -171,8 +203,30 @@ def to_junit(report):
             parts.append('<system-out>%s</system-out>' % escape(
                 "installed but no longer allowed: " + ", ".join(str(n) for n in entry["blocked_installed"])))
         parts.append("</testcase>\n")
-    parts.append("  </testsuite>\n</testsuites>\n")
+    parts.append("  </testsuite>\n")
+    parts.append(lifecycle[0])
+    parts.append("</testsuites>\n")
     return "".join(parts)
+
+
+def _junit_lifecycle(report):
+    """(text, count): a test suite with one failing case per host that allows or runs deprecated or retired
+    extensions; no suite when there is none."""
+    hosts = [(name, report["hosts"][name]) for name in sorted(report["hosts"]) if report["hosts"][name].get("lifecycle")]
+    if not hosts:
+        return "", 0
+    parts = ['  <testsuite name="azcmagent extension lifecycle" tests="%d" failures="%d" errors="0" timestamp=%s>\n'
+             % (len(hosts), len(hosts), quoteattr(report["summary"]["generated"]))]
+    for name, entry in hosts:
+        findings = entry["lifecycle"]
+        parts.append('    <testcase classname="azcmagent.lifecycle" name=%s><failure message=%s>%s</failure>'
+                     '</testcase>\n' % (quoteattr(name), quoteattr(
+                         "%d deprecated or retired extension(s): %s" % (
+                             len(findings), ", ".join("%s (%s %s)" % (f["name"], f["status"], f["date"])
+                                                      for f in findings))),
+                         escape("\n".join(f["message"] for f in findings))))
+    parts.append("  </testsuite>\n")
+    return "".join(parts), len(hosts)
 
 
 _STYLE = """
@@ -233,7 +287,8 @@ def to_html(report):
            '<div class="cards">']
     for key, label, css in (("hosts", "hosts", ""), ("compliant", "compliant", "ok"), ("drifted", "drifted", "bad"),
                             ("errors", "unreachable or failed", "err"), ("no_agent", "without the agent", "err"),
-                            ("blocked_installed", "with blocked extensions installed", "bad")):
+                            ("blocked_installed", "with blocked extensions installed", "bad"),
+                            ("lifecycle", "allowing or running retired or deprecated extensions", "bad")):
         out.append('<div class="card %s" id="count-%s"><div class="n">%d</div><div class="l">%s</div></div>'
                    % (css, key, summary.get(key, 0), esc(label)))
     out.append('</div><table id="hosts"><thead><tr>'
@@ -261,5 +316,29 @@ def to_html(report):
             out.append("<tr><td><code>%s</code></td><td><code>%s</code></td><td><code>%s</code></td></tr>"
                        % (esc(str(diff["property"])), esc(_short(diff["expected"])), esc(_short(diff["actual"]))))
         out.append("</tbody></table>")
+    out.extend(_html_lifecycle(ordered))
     out.append("<script>%s</script></body></html>\n" % _SCRIPT)
     return "".join(out)
+
+
+def _html_lifecycle(ordered):
+    """The section listing each host's deprecated and retired extensions, allowed or installed."""
+    rows = [(name, f) for name, entry in ordered for f in entry.get("lifecycle") or []]
+    if not rows:
+        return []
+    esc = html.escape
+    out = ['<h2 id="lifecycle">Retired and deprecated extensions</h2><table class="lifecycle"><thead><tr><th>Host</th>'
+           '<th>Extension</th><th>Where</th><th>Status</th><th>Date</th><th>Microsoft\'s replacement</th>'
+           '<th>Source</th></tr></thead><tbody>']
+    for name, finding in rows:
+        where = "allowlist" if finding["where"] == "allowlist" else "installed %s" % (finding["version"] or "")
+        links = " ".join('<a href="%s">%s</a>' % (esc(s["url"], quote=True), esc(s["document"]))
+                         for s in finding["sources"] if s.get("url"))
+        out.append('<tr><td>%s</td><td><code>%s</code></td><td>%s</td><td class="s-%s">%s</td><td>%s %s</td>'
+                   '<td>%s</td><td>%s</td></tr>'
+                   % (esc(name), esc(finding["name"]), esc(where.strip()),
+                      "drifted" if finding["status"] == "retired" else "error", esc(finding["status"]),
+                      esc(finding["event"] or ""), esc(finding["date"] or ""),
+                      esc(finding["replacement_name"] or finding["replacement"] or "none named"), links))
+    out.append("</tbody></table>")
+    return out

@@ -15,6 +15,7 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 
 from __future__ import annotations
 
+import re
 import shlex
 import time
 
@@ -22,6 +23,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _secrets
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
@@ -63,6 +65,28 @@ def show_command(executable, argv, os_name):
 # short and reports success); so does OpenSSH on Windows with cmd.exe as its shell. Our PowerShell commands
 # (PowerShell -EncodedCommand <base64 of UTF-16>, about 2.7 characters per script character) stay below this.
 POWERSHELL_COMMAND_LIMIT = 8000
+def not_strings(task_args, spec):
+    """A message for string options given a dictionary or a list (Ansible would pass on their repr), or None."""
+    for name, option in spec.items():
+        value = task_args.get(name)
+        if option.get("type") == "str" and isinstance(value, (dict, list, tuple)):
+            return "%s must be a string, not a %s" % (name, "dictionary" if isinstance(value, dict) else "list")
+    return None
+
+
+_NO_STDIN = ("the proxy URL (and long values) travel to the target on standard input, and %s; nothing was run. "
+             "Enable pipelining (ansible_pipelining: true, which the local connection supports with become), "
+             "or use become without a password prompt")
+
+
+# Linux takes at most 131072 bytes in one argument (MAX_ARG_STRLEN), and the script is one (sh -c SCRIPT, once more
+# quoted inside become's sh -c); other POSIX systems allow more in total (ARG_MAX). Values longer than
+# POSIX_STDIN_ARG_LENGTH travel on standard input.
+POSIX_COMMAND_LIMIT = 120000
+POSIX_WRAPPER = 512
+POSIX_STDIN_ARG_LENGTH = 4096
+
+
 class CombinedResult:
     """The results of one plan run as several commands, numbered as if it had been one script."""
 
@@ -81,6 +105,8 @@ class CombinedResult:
         self.preamble_stderr = outs[0].preamble_stderr
         self.missing = any(out.missing for out in outs)
         self.stopped_marker = any(out.stopped_marker for out in outs)
+        self.no_stdin = any(out.no_stdin for out in outs)
+        self.no_awk = any(out.no_awk for out in outs)
         self.executable = next((out.executable for out in outs if out.executable), None)
         self.commands = len(outs)
 
@@ -107,17 +133,48 @@ class Runner:
         self.list_argv = list(LIST_ARGV)  # without --json for agents that lack it
         self.secrets = []  # every secret value this task gave or the agent showed, for scrub()
         self.marker = None  # a _scripts.Marker: scripts check for (and service stops leave) the stop marker
+        # how the target recognises the proxy the task asks for in the agent's filtered output (see expect_proxy)
+        self.mask = scripts.NO_MASK
+        self.wanted_proxy = None
+
+    def check_path(self, option, value):
+        """Refuse a path the target would not find as given (before anything runs): ``~``, relative paths, control
+        characters. Returns the path (None stays None)."""
+        if value is None:
+            return None
+        text = str(value)
+        if text.startswith("~"):
+            raise AgentError("%s: %s starts with ~, which is not expanded on the target (the remote command does "
+                             "not go through a login shell); give an absolute path" % (option, text))
+        for ch in text:
+            if ord(ch) < 0x20 or ord(ch) == 0x7f:
+                raise AgentError("%s contains a control character (U+%04X): %r" % (option, ord(ch), text))
+        absolute = (re.match(r"^(?:[A-Za-z]:\\|\\\\)", text) if self.os == "windows" else text.startswith("/"))
+        if not absolute:
+            raise AgentError("%s must be an absolute path on the target (%s), not %s"
+                             % (option, "like C:\\Program Files\\..." if self.os == "windows" else "starting with /",
+                                text))
+        return text
+
+    def expect_proxy(self, url):
+        """The task asks for proxy URL ``url``: the target then says whether the agent's has the same user information."""
+        self.wanted_proxy = url or None
+        self.mask = _secrets.mask_for(url) if url else scripts.NO_MASK
+
+    def parse_config(self, text):
+        """The agent's settings from a ``config list`` output that came through the target's filter."""
+        return _secrets.unmask_state(parsers.parse_config_list(text), self.wanted_proxy)
 
     def run(self, steps, keep_going=False):
         """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).
 
-        On PowerShell a command line must stay short (see POWERSHELL_COMMAND_LIMIT): long argument values
-        travel on standard input, and a plan too long for one command runs as several, split only where no
-        service is stopped, each stopping at the first failing step as one script would.
+        A command line must stay short (see POWERSHELL_COMMAND_LIMIT and POSIX_COMMAND_LIMIT): long argument
+        values travel on standard input, and a plan too long for one command runs as several, split only where
+        no service is stopped, each stopping at the first failing step as one script would.
         """
-        steps = [scripts.argv_of(step, long_on_stdin=self.family == "powershell") for step in steps]
-        if self.family != "powershell":
-            return self._run_one(steps, keep_going)
+        powershell = self.family == "powershell"
+        steps = [scripts.argv_of(step, long_on_stdin=True, length=scripts.STDIN_ARG_LENGTH if powershell
+                                 else POSIX_STDIN_ARG_LENGTH) for step in steps]
         chunks = self._chunks(steps, keep_going)
         if len(chunks) == 1:
             return self._run_one(chunks[0], keep_going)
@@ -133,11 +190,20 @@ class Runner:
         return CombinedResult(parts)
 
     def _command(self, steps, keep_going):
-        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going, self.marker)
+        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going, self.mask,
+                                      marker=self.marker)
         if self.family == "powershell":
             return self.action._connection._shell._encode_script(script, as_list=False, strict_mode=False,
                                                                  preserve_rc=False)
         return script
+
+    def _size(self, steps, keep_going):
+        """How long the command for ``steps`` is, as the target's limit counts it."""
+        cmd = self._command(steps, keep_going)
+        if self.family == "powershell":
+            return len(cmd)
+        # become wraps the script in one more quoted sh -c argument; Linux counts bytes
+        return len(shlex.quote(cmd).encode("utf-8")) + POSIX_WRAPPER
 
     def _chunks(self, steps, keep_going):
         """``steps`` cut into the fewest runs of whole steps whose commands fit the limit."""
@@ -154,17 +220,20 @@ class Runner:
             segments.append(current)
         chunks, chunk = [], []
         for segment in segments:
-            if chunk and len(self._command(chunk + segment, keep_going)) > POWERSHELL_COMMAND_LIMIT:
+            limit = POWERSHELL_COMMAND_LIMIT if self.family == "powershell" else POSIX_COMMAND_LIMIT
+            if chunk and self._size(chunk + segment, keep_going) > limit:
                 chunks.append(chunk)
                 chunk = []
             chunk = chunk + segment
-            size = len(self._command(chunk, keep_going))
-            if size > POWERSHELL_COMMAND_LIMIT:
+            size = self._size(chunk, keep_going)
+            if size > limit:
                 what = ", ".join(" ".join(map(str, scripts.display_argv(s))) for s in segment)
-                raise AgentError(
-                    "the PowerShell command for %s would be %d characters long, over the %d that WinRM (through "
-                    "cmd.exe) passes intact; nothing was run. Apply fewer changes at once (for example remove "
-                    "fewer extensions per run)." % (what, size, POWERSHELL_COMMAND_LIMIT))
+                where = ("the PowerShell command for %s would be %d characters long, over the %d that WinRM "
+                         "(through cmd.exe) passes intact" if self.family == "powershell" else
+                         "the shell command for %s would be %d bytes long, over the %d that a POSIX target takes "
+                         "as one argument (Linux: 131072)")
+                raise AgentError((where % (what, size, limit)) + "; nothing was run. Apply fewer changes at once "
+                                 "(for example remove fewer extensions per run).")
         if chunk:
             chunks.append(chunk)
         return chunks
@@ -184,8 +253,10 @@ class Runner:
 
     def _run_one(self, steps, keep_going):
         cmd = self._command(steps, keep_going)
-        data = scripts.stdin_data(steps)
+        data = scripts.stdin_data(steps, self.mask)
         self.secrets.extend(a.value for a in scripts.stdin_args(steps) if not isinstance(a, scripts.StdinArg))
+        if data is not None:
+            self._check_stdin(steps)
         self.remote_commands += 1
         if display.verbosity >= 3:
             for number, step in enumerate(steps, 1):
@@ -196,6 +267,11 @@ class Runner:
         res = self.action._low_level_execute_command(
             cmd, sudoable=self.family != "powershell", in_data=data.encode("utf-8") if data is not None else None)
         out = scripts.ScriptResult(res.get("rc"), res.get("stdout", ""), res.get("stderr", ""))
+        if out.no_stdin:
+            raise AgentError(_NO_STDIN % "the remote command was given a terminal instead", rc=out.rc)
+        if out.no_awk:
+            raise AgentError("awk was not found on the target: the remote command needs it to keep credentials out "
+                             "of the agent's output; nothing was run", rc=out.rc)
         if out.executable:
             self.resolved_executable = out.executable
         if display.verbosity >= 3:
@@ -205,6 +281,23 @@ class Runner:
                                                       else "(did not finish)" if ran.rc is None else ran.rc))
             self._display("remote command rc=%s%s" % (out.rc, " (azcmagent not found)" if out.missing else ""))
         return out
+
+    def _check_stdin(self, steps):
+        """Fail at once, before running anything, where the connection cannot deliver standard input."""
+        connection = self.action._connection
+        become = getattr(connection, "become", None)
+        if (getattr(connection, "transport", None) == "local" or connection.__class__.__module__.endswith(".local")) \
+                and become is not None and become.expect_prompt():
+            try:
+                pipelining = connection.get_option("pipelining")
+            except KeyError:
+                pipelining = False
+            if not pipelining:
+                what = ", ".join(sorted({" ".join(scripts.display_argv(s)) for s in steps
+                                         if not isinstance(s, (scripts.Listing, scripts.Service))
+                                         and any(isinstance(a, scripts.Secret) for a in s)})) or "the proxy check"
+                raise AgentError(_NO_STDIN % ("become with a password on the local connection gives the command a "
+                                              "terminal (needed by %s)" % what))
 
     def service_environment(self):
         """The PATH of the task's environment, for the service commands (POSIX): it decides which systemctl runs.
@@ -280,7 +373,7 @@ def read_state(runner, wait_timeout=0, extras=(), sleep=time.sleep, clock=time.m
             retry = rc not in (18, 23)
         else:
             try:
-                state = parsers.parse_config_list(step.stdout)
+                state = runner.parse_config(step.stdout)
                 runner.list_argv = argv
                 return state, result
             except parsers.ParseError as exc:

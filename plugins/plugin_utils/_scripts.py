@@ -17,6 +17,14 @@ extension service, and ``WhileStopped`` is an azcmagent call that runs only when
 the last ``Service`` stop succeeded. From the first ``Service`` step on, the
 script no longer stops at a failure: the service is always started again, and
 the exit code is that of the last failing step.
+
+Every azcmagent call's output is filtered on the target before it leaves it (see
+``Mask``): the user information of any URL the agent prints (its ``config list``
+shows the configured proxy URL, ``config set`` confirms the value it set) is
+replaced by ``SAME_TOKEN`` when it equals the user information of the proxy URL the
+task asks for, else by ``OTHER_TOKEN``. Ansible's connection plugins print the raw
+remote output at high verbosity, so redacting on the controller alone would be too
+late; the tokens still let the controller tell whether the proxy differs.
 """
 
 from __future__ import annotations
@@ -37,6 +45,10 @@ POSIX_EXTENSIONS = "/var/lib/waagent"
 WINDOWS_EXTENSIONS = "\\Packages\\Plugins"
 # The extension service, as the reference names it per OS.
 EXTENSION_SERVICE = {"linux": "extd", "windows": "ExtensionService"}
+# what the target prints instead of a URL's user information (user:password)
+SAME_TOKEN = "arcguard-redacted-same"
+OTHER_TOKEN = "arcguard-redacted"
+NOSTDIN_RC = 125
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9_.@-]+$")
 
@@ -151,7 +163,7 @@ def _text(value):
     return str(value)
 
 
-def argv_of(step, long_on_stdin=False):
+def argv_of(step, long_on_stdin=False, length=STDIN_ARG_LENGTH):
     """The arguments of one step: a planned change (``_planner.Step``) becomes its azcmagent call.
 
     Values that may hold credentials become ``Secret`` (standard input); with ``long_on_stdin``, so do values
@@ -166,8 +178,29 @@ def argv_of(step, long_on_stdin=False):
                 ["--" + step.op] if step.op in ("add", "remove") else [])
     if not long_on_stdin or isinstance(step, (Listing, Service)):
         return step
-    argv = [StdinArg(a) if isinstance(a, str) and len(a) > STDIN_ARG_LENGTH else a for a in step]
+    argv = [StdinArg(a) if isinstance(a, str) and len(a) > length else a for a in step]
     return WhileStopped(argv) if isinstance(step, WhileStopped) else argv
+
+
+class Mask:
+    """How the target recognises the user information of the proxy URL the task asks for.
+
+    ``text``: the user information as a text line shows it (or None: no proxy asked for);
+    ``json``: the forms a JSON encoder may give it. They travel on standard input like secrets.
+    """
+
+    def __init__(self, text=None, json=()):
+        self.text = text
+        self.json = [] if text is None else list(dict.fromkeys(json or [text]))
+
+    def lines(self):
+        return [] if self.text is None else [self.text] + self.json
+
+    def __bool__(self):
+        return self.text is not None
+
+
+NO_MASK = Mask()
 
 
 def valid_env_name(name) -> bool:
@@ -192,12 +225,49 @@ def stdin_args(steps):
     return found
 
 
-def stdin_data(steps) -> str | None:
-    """What to send on standard input for these steps (one secret per line), or None."""
-    secrets = stdin_args(steps)
-    if not secrets:
+def stdin_data(steps, mask=None) -> str | None:
+    """What to send on standard input for these steps (one secret per line, then the mask's lines), or None."""
+    lines = [s.value for s in stdin_args(steps)] + (mask or NO_MASK).lines()
+    if not lines:
         return None
-    return "".join(s.value + "\n" for s in secrets)
+    return "".join(line + "\n" for line in lines)
+
+
+# The output filter (POSIX awk, run with LC_ALL=C so that it works on bytes). A line that starts with { or [
+# is JSON: every "://...@" inside one JSON string (escapes honoured, up to its last @) is a URL's user
+# information. Any other line is text: from its first :// to its last @. The user information becomes
+# SAME_TOKEN when it is one of the mask's forms (AGT for text, AGJ0.. for JSON), else OTHER_TOKEN. The shell
+# appends an x to what the agent printed, which the filter drops again: output without a final newline stays so.
+# No single quote inside: the program is a single-quoted shell word.
+_POSIX_FILTER = r"""
+function h(s,   x, f, o, p, q, e, L, i, c, u, r) {
+  x = s; sub(/^[ \t]+/, "", x); f = substr(x, 1, 1)
+  if (f == "{" || f == "[") {
+    o = ""
+    while ((p = index(s, "://")) > 0) {
+      o = o substr(s, 1, p + 2); s = substr(s, p + 3); q = 0; e = 0; L = length(s)
+      for (i = 1; i <= L; i++) { c = substr(s, i, 1)
+        if (e) { e = 0 } else if (c == B) { e = 1 } else if (c == Q) { break } else if (c == "@") { q = i } }
+      if (q) { u = substr(s, 1, q - 1); o = o ((ht && (u in J)) ? "@SAME@" : "@OTHER@"); s = substr(s, q) }
+    }
+    return o s
+  }
+  if ((p = index(s, "://")) > 0) {
+    r = substr(s, p + 3); q = 0
+    for (i = length(r); i > 0; i--) if (substr(r, i, 1) == "@") { q = i; break }
+    if (q) {
+      u = substr(r, 1, q - 1)
+      s = substr(s, 1, p + 2) ((u == "@SAME@" || (ht && u == t)) ? "@SAME@" : "@OTHER@") substr(r, q)
+    }
+  }
+  return s
+}
+BEGIN { n = ENVIRON["AGN"] + 0; for (i = 0; i < n; i++) J[ENVIRON["AGJ" i]] = 1
+        t = ENVIRON["AGT"]; ht = (n > 0); B = "\\"; Q = "\"" }
+NR > 1 { print h(p) }
+{ p = $0 }
+END { if (NR) { s = h(p); printf "%s", substr(s, 1, length(s) - 1) } }
+""".replace("@SAME@", SAME_TOKEN).replace("@OTHER@", OTHER_TOKEN)
 
 
 # --------------------------------------------------------------------------- POSIX
@@ -244,16 +314,34 @@ def _words(argv, secrets, quote, secret_ref):
     return " ".join(secret_ref % secrets.index(a) if isinstance(a, Secret) else quote(a) for a in argv)
 
 
-def posix_script(steps, executable=None, timeout=None, keep_going=False, marker=None) -> str:
+def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=None, marker=None) -> str:
     """A /bin/sh script that runs each step (a list of azcmagent arguments) in order.
 
     It stops at the first failing step unless ``keep_going``, or once a ``Service`` step has run.
     """
     lines = []
     secrets = stdin_args(steps)
+    mask = mask or NO_MASK
     services = any(isinstance(s, Service) for s in steps)
+    masked = mask.lines()
+    if secrets or masked:
+        # a terminal instead of the data Ansible sends (become with a password on the local connection):
+        # reading it would wait for ever
+        lines.append("if [ -t 0 ]; then echo %s; exit %d; fi" % (posix_quote(MARK + "nostdin"), NOSTDIN_RC))
     for index, _secret in enumerate(secrets):
         lines.append("IFS= read -r S%d || true" % index)
+    for index, _line in enumerate(masked):
+        lines.append("IFS= read -r C%d || true" % index)
+    env = ""
+    if masked:
+        env = "AGT=\"$C0\" AGN=%d %s" % (len(masked) - 1, " ".join(
+            'AGJ%d="$C%d"' % (i, i + 1) for i in range(len(masked) - 1)))
+    lines.append("if ! command -v awk >/dev/null 2>&1; then echo %s; exit %d; fi"
+                 % (posix_quote(MARK + "noawk"), MISSING_RC))
+    lines.append("W=%s" % posix_quote(_POSIX_FILTER))
+    # the agent's output, filtered; the agent itself gets none of our descriptors (3, 4: plumbing, 5: stdout)
+    lines.append('w() { LC_ALL=C %s awk "$W"; }' % env if env else 'w() { LC_ALL=C awk "$W"; }')
+    lines.append("exec 5>&1")
     if executable:
         lines.append("A=%s" % posix_quote(executable))
         lines.append('if [ ! -x "$A" ]; then echo %s; exit %d; fi' % (posix_quote(MARK + "missing"), MISSING_RC))
@@ -301,8 +389,9 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, marker=
             if marker is not None and argv.action == "start":
                 lines.append('if [ "$r" -eq 0 ]; then rm -f %s; fi' % posix_quote(marker.posix_path()))
         else:
-            lines.append('%s"$A" %s' % (prefix, _words(argv, secrets, posix_quote, '"$S%d"')))
-            lines.append("r=$?")
+            lines.append('r=$( { { { %s"$A" %s 3>&- 4>&- 5>&-; echo $? >&4; printf x; printf x >&2; } 2>&3 '
+                         '| w >&5; } 3>&1 | w >&2; } 4>&1 )' % (prefix, _words(argv, secrets, posix_quote, '"$S%d"')))
+            lines.append('[ -n "$r" ] || r=1')
         lines.append("printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
                      % (MARK, number, MARK, number))
         after, relaxed = _after_step(argv, services, relaxed, _POSIX_AFTER)
@@ -314,6 +403,13 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, marker=
 
 
 # ---------------------------------------------------------------------- PowerShell
+
+# _POSIX_FILTER's rules as .NET regular expressions, applied to each line of an azcmagent call's output
+_JSON_LINE = r"(?<=^[ \t]*[\[{].*)"
+_TEXT_LINE = r"^(?![ \t]*[\[{])"
+_PS_JSON_LAST = r')@(?=(?:[^"\\@]|\\.)*("|$))'
+_PS_JSON_OTHER = _JSON_LINE + r'(://)(?!%s@)(?:[^"\\]|\\.)*@' % SAME_TOKEN
+_PS_TEXT_OTHER = _TEXT_LINE + r"(.*?://)(?!%s@[^@]*$)(.*)@" % SAME_TOKEN
 
 
 def ps_quote(arg: str) -> str:
@@ -327,7 +423,7 @@ def ps_quote(arg: str) -> str:
     return "'" + "".join(out) + "'"
 
 
-def powershell_script(steps, executable=None, timeout=None, keep_going=False, marker=None) -> str:
+def powershell_script(steps, executable=None, timeout=None, keep_going=False, mask=None, marker=None) -> str:
     """A PowerShell script that runs each step in order.
 
     It uses only the constructs listed in tests/windows/README.md; the WinRM test
@@ -337,9 +433,21 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
     del timeout
     lines = []
     secrets = stdin_args(steps)
+    mask = mask or NO_MASK
     services = any(isinstance(s, Service) for s in steps)
-    if secrets:
+    if secrets or mask:
         lines.append("$S = @($input)")
+    # the output filter of the POSIX script, as .NET regular expressions (see _POSIX_FILTER)
+    lines.append("$GJ = %s" % ps_quote(_PS_JSON_OTHER))
+    lines.append("$GT = %s" % ps_quote(_PS_TEXT_OTHER))
+    lines.append("$RO = %s" % ps_quote("${1}" + OTHER_TOKEN + "@"))
+    if mask:
+        first = len(secrets)
+        forms = " + '|' + ".join("[regex]::Escape($S[%d])" % (first + 1 + i) for i in range(len(mask.json)))
+        lines.append("$PJ = %s + %s + %s" % (ps_quote(_JSON_LINE + "(://)(?:"), forms, ps_quote(_PS_JSON_LAST)))
+        lines.append("$PT = %s + [regex]::Escape($S[%d]) + %s" % (ps_quote(_TEXT_LINE + "(.*?://)"), first,
+                                                                   ps_quote("@(?=[^@]*$)")))
+        lines.append("$RS = %s" % ps_quote("${1}" + SAME_TOKEN + "@"))
     if executable:
         lines.append("$A = %s" % ps_quote(executable))
     else:
@@ -378,8 +486,14 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
             if marker is not None and argv.action == "start":
                 body.append("if (-not $r) { if (Test-Path -LiteralPath $M) { Remove-Item -LiteralPath $M -Force } }")
         else:
-            body.append("& $A %s" % _words(argv, secrets, ps_quote, "$S[%d]"))
+            body.append("$O = @(& $A %s)" % _words(argv, secrets, ps_quote, "$S[%d]"))
             body.append("$r = $LASTEXITCODE")
+            if mask:
+                body.append("$O = $O -creplace $PJ, $RS")
+                body.append("$O = $O -creplace $PT, $RS")
+            body.append("$O = $O -creplace $GJ, $RO")
+            body.append("$O = $O -creplace $GT, $RO")
+            body.append("Write-Output $O")
         body.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
         after, relaxed = _after_step(argv, services, relaxed, _PS_AFTER)
         body.extend(after)
@@ -393,10 +507,11 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
     return "\r\n".join(lines) + "\r\n"
 
 
-def build_script(shell_family: str, steps, executable=None, timeout=None, keep_going=False, marker=None) -> str:
+def build_script(shell_family: str, steps, executable=None, timeout=None, keep_going=False, mask=None,
+                 marker=None) -> str:
     if shell_family == "powershell":
-        return powershell_script(steps, executable, timeout, keep_going, marker)
-    return posix_script(steps, executable, timeout, keep_going, marker)
+        return powershell_script(steps, executable, timeout, keep_going, mask, marker)
+    return posix_script(steps, executable, timeout, keep_going, mask, marker)
 
 
 # ---------------------------------------------------------------------- results
@@ -467,6 +582,8 @@ class ScriptResult:
         self.preamble_stderr = pre_err
         self.missing = any(line.strip() == MARK + "missing" for line in pre_out.splitlines())
         self.stopped_marker = any(line.strip() == MARK + "stopped-marker" for line in pre_out.splitlines())
+        self.no_stdin = any(line.strip() == MARK + "nostdin" for line in pre_out.splitlines())
+        self.no_awk = any(line.strip() == MARK + "noawk" for line in pre_out.splitlines())
         self.executable = None
         for line in pre_out.splitlines():
             if line.startswith(MARK + "exe "):

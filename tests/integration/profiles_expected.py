@@ -26,6 +26,10 @@ def expected(profile, os_name):
     if profile == "defender":
         return dict(full, **{"extensions.allowlist": [AMA[os_name], MDE[os_name]], "guestconfiguration.enabled": False,
                              "incomingconnections.enabled": False})
+    if profile == "defender_sql":
+        names = [AMA[os_name], MDE[os_name]] + ([SQL] if os_name == "windows" else [])
+        return dict(full, **{"extensions.allowlist": names, "guestconfiguration.enabled": False,
+                             "incomingconnections.enabled": False})
     if profile == "monitoring_security":
         names = [LEGACY[os_name], QUALYS[os_name], MDE[os_name]] + ([SQL] if os_name == "windows" else [])
         return dict(full, **{"extensions.allowlist": names, "guestconfiguration.enabled": True})
@@ -47,8 +51,8 @@ def expected(profile, os_name):
     raise KeyError(profile)
 
 
-PROFILES = ["ama_only", "defender", "monitoring_security", "log_analytics", "esu", "monitor", "block_scripts",
-            "extensions_off", "defaults"]
+PROFILES = ["ama_only", "defender", "defender_sql", "monitoring_security", "log_analytics", "esu", "monitor",
+            "block_scripts", "extensions_off", "defaults"]
 
 
 def matches(prop, got, want):

@@ -23,11 +23,17 @@ ARGV = st.lists(ARG, min_size=1, max_size=5)
 # ---------------------------------------------------------------- POSIX
 
 def _fake_agent(directory):
+    """An agent that prints the arguments it got, hex-encoded: the target's output filter leaves that intact."""
     path = os.path.join(directory, "azcmagent")
     with open(path, "w") as handle:
-        handle.write("#!/usr/bin/env python3\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n")
+        handle.write("#!/usr/bin/env python3\nimport json, os, sys\n"
+                     "print(json.dumps([os.fsencode(a).hex() for a in sys.argv[1:]]))\n")
     os.chmod(path, 0o755)
     return path
+
+
+def agent_argv(stdout):
+    return [bytes.fromhex(a).decode("utf-8", "surrogateescape") for a in json.loads(stdout)]
 
 
 def run_posix(steps, stdin=None, executable=None):
@@ -50,7 +56,7 @@ def test_posix_script_runs_exactly_the_intended_argv(argv):
         marker = os.path.join(tmp, "PWNED")
         _proc, result = run_posix([argv], executable=fake)
         assert result.step(1).rc == 0
-        assert json.loads(result.step(1).stdout) == argv
+        assert agent_argv(result.step(1).stdout) == argv
         assert not os.path.exists(marker)
 
 
@@ -61,7 +67,7 @@ def test_posix_injection_attempts_stay_arguments(tmp_path):
                "\"$(touch %s)\"" % marker, "&& touch %s" % marker, "| touch %s" % marker]
     _proc, result = run_posix([["config", "set", "proxy.url", h] for h in hostile], executable=str(fake))
     for number, h in enumerate(hostile, 1):
-        assert json.loads(result.step(number).stdout) == ["config", "set", "proxy.url", h]
+        assert agent_argv(result.step(number).stdout) == ["config", "set", "proxy.url", h]
     assert not marker.exists()
 
 
@@ -74,7 +80,7 @@ def test_posix_secret_travels_on_stdin_not_in_the_script(tmp_path):
     proc = subprocess.run(["/bin/sh", "-c", script], input=scripts.stdin_data(steps), capture_output=True, text=True,
                           check=False)
     result = scripts.ScriptResult(proc.returncode, proc.stdout, proc.stderr)
-    assert json.loads(result.step(1).stdout) == ["config", "set", "proxy.url", secret.value]
+    assert agent_argv(result.step(1).stdout) == ["config", "set", "proxy.url", secret.value]
 
 
 def test_posix_stops_at_the_first_failure(tmp_path):

@@ -187,7 +187,7 @@ def test_powershell_removals_run_only_after_a_successful_stop_and_start_always_r
     assert lines[stop + 1] == "if ($?) { $r = 0 }"
     assert "$X = $r" in lines[stop:]
     guard = lines.index("if (-not $X) {")
-    assert lines[guard + 2] == "  & $A 'extension' 'remove' '--name' 'A.B'"
+    assert lines[guard + 2] == "  $O = @(& $A 'extension' 'remove' '--name' 'A.B')"
     start = lines.index("Start-Service -Name 'ExtensionService'")
     # the start is not inside any guard, and nothing after the stop exits early
     assert lines[start - 1] == "$r = 1" and not lines[start].startswith(" ")

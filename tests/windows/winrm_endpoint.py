@@ -29,6 +29,7 @@ import threading
 import uuid
 import xml.etree.ElementTree as ET
 
+import regex
 import tree_sitter_powershell
 from tree_sitter import Language, Parser
 
@@ -342,9 +343,12 @@ class Interpreter:
             return self.pipeline_value(inner[0])
         if kind == "array_expression":
             inner = [c for c in self.named(node) if c.type == "statement_list"]
-            if len(inner) != 1 or self.text(inner[0]).strip().lower() != "$input":
-                self.refuse(node, "only @($input) is emitted")
-            return list(self.stdin_lines)
+            if len(inner) == 1 and self.text(inner[0]).strip().lower() == "$input":
+                return list(self.stdin_lines)
+            call = self._captured_call(inner)
+            if call is None:
+                self.refuse(node, "only @($input) and @(& $A ...) are emitted")
+            return self.command(call, emit=False, capture=True)
         if kind == "element_access":
             kids = self.named(node)
             base = self.value(kids[0])
@@ -367,15 +371,66 @@ class Interpreter:
             return self.to_text(left) + self.to_text(right)
         if kind in ("comparison_expression", "comparison_argument_expression"):
             kids = node.children
-            if len(kids) != 3 or self.text(kids[1]).lower() != "-ne":
+            if len(kids) != 3 or self.text(kids[1]).lower() not in ("-ne", "-creplace"):
                 self.refuse(node)
+            if self.text(kids[1]).lower() == "-creplace":
+                return self.creplace(node, self.value(kids[0]), kids[2])
             return self.value(kids[0]) != self.value(kids[2])
+        if kind == "invokation_expression":
+            return self.regex_escape(node)
         if kind == "command":
             return self.command(node, emit=False)
         self.refuse(node)
 
+    def _captured_call(self, statement_lists):
+        """The `& $A ...` command inside @( ), or None."""
+        if len(statement_lists) != 1:
+            return None
+        pipelines = self.named(statement_lists[0])
+        if len(pipelines) != 1 or pipelines[0].type != "pipeline":
+            return None
+        chain = self.named(pipelines[0])
+        if len(chain) != 1 or chain[0].type != "pipeline_chain":
+            return None
+        command = self.named(chain[0])
+        if len(command) != 1 or command[0].type != "command" or command[0].children[0].type != "command_invokation_operator":
+            return None
+        return command[0]
+
+    def creplace(self, node, subject, right):
+        """``subject -creplace 'pattern', 'replacement'``: .NET regular expressions on a string or each item."""
+        right = self.unwrap(right)
+        operands = [c for c in self.named(right) if c.is_named] if right.type == "array_literal_expression" else []
+        if len(operands) != 2:
+            self.refuse(node, "-creplace takes a pattern and a replacement")
+        pattern, replacement = (self.to_text(self.value(o)) for o in operands)
+        if self.dry:
+            return subject
+        try:
+            compiled = regex.compile(pattern)
+        except regex.error as exc:
+            raise Refused("-creplace: not a regular expression %r: %s" % (pattern[:80], exc))
+        expand = dotnet_replacement(replacement)
+        if isinstance(subject, list):
+            return [compiled.sub(expand, self.to_text(item)) for item in subject]
+        return compiled.sub(expand, self.to_text(subject))
+
+    def regex_escape(self, node):
+        """Only [regex]::Escape(<expression>)."""
+        if not self.text(node).startswith("[regex]::Escape("):
+            self.refuse(node)
+        args = [c for c in self.named(node) if c.type == "argument_list"]
+        exprs = [c for c in walk(args[0]) if c.type == "argument_expression"] if args else []
+        if len(exprs) != 1:
+            self.refuse(node)
+        value = self.value(exprs[0])
+        if value is None:
+            # [regex]::Escape($null) throws in PowerShell
+            raise Refused("[regex]::Escape of a missing value (nothing on standard input?)")
+        return dotnet_regex_escape(self.to_text(value))
+
     # -- commands
-    def command(self, node, emit):
+    def command(self, node, emit, capture=False):
         first = node.children[0]
         elements = next((c for c in node.children if c.type == "command_elements"), None)
         items = list(self.named(elements)) if elements is not None else []
@@ -394,7 +449,9 @@ class Interpreter:
                 if isinstance(value, (list, bool)) or value is None:
                     self.refuse(item, "native argument is not a string")
                 args.append(self.to_text(value))
-            return self.native(str(program), args)
+            return self.native(str(program), args, capture)
+        if capture:
+            self.refuse(node, "only a native call is captured")
         name = self.text(first)
         if first.type != "command_name":
             self.refuse(node)
@@ -409,7 +466,14 @@ class Interpreter:
         if name == "Write-Output":
             if len(items) != 1:
                 self.refuse(node)
-            text = self.to_text(self.value(items[0]))
+            value = self.value(items[0])
+            if isinstance(value, list):
+                # an array is written item by item (none for an empty one)
+                if not emit:
+                    self.refuse(node)
+                self.stdout.extend(self.to_text(item) + "\r\n" for item in value)
+                return None
+            text = self.to_text(value)
             if emit:
                 self.stdout.append(text + "\r\n")
                 return None
@@ -490,10 +554,11 @@ class Interpreter:
             self.stderr.append("%s : %s\r\n" % (verb, err or "Service '%s' cannot be %s." % (name, done)))
             self.last_ok = False
 
-    def native(self, program, args):
+    def native(self, program, args, capture=False):
+        """Run the agent. ``capture``: its output lines are the value (as in @(& $A ...)), not written out."""
         if self.dry:
             self.last_exit = 0
-            return None
+            return [] if capture else None
         local = self.host.local_path(program)
         if not os.path.exists(local):
             self.stderr.append("%s : The term '%s' is not recognized as the name of a cmdlet, function, script file, "
@@ -507,13 +572,41 @@ class Interpreter:
         env = dict(os.environ, AZCMAGENT_STANDIN_FLAVOUR="windows", AZCMAGENT_STANDIN_ROOT=self.host.root)
         env.pop("AZCMAGENT_STANDIN_SERVICE_TOOL", None)
         proc = subprocess.run(self.host.agent_command + argv, capture_output=True, env=env, check=False)
-        for line in proc.stdout.decode("utf-8", "replace").splitlines():
-            self.stdout.append(line + "\r\n")
+        captured = proc.stdout.decode("utf-8", "replace").splitlines()
+        if not capture:
+            self.stdout.extend(line + "\r\n" for line in captured)
         for line in proc.stderr.decode("utf-8", "replace").splitlines():
             self.stderr.append(line + "\r\n")
         self.last_exit = proc.returncode
         self.last_ok = proc.returncode == 0
-        return None
+        return captured if capture else None
+
+
+_DOTNET_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r", "\f": "\\f", " ": "\\ "}
+
+
+def dotnet_regex_escape(text):
+    """System.Text.RegularExpressions.Regex.Escape: \\, *, +, ?, |, {, [, (, ), ^, $, ., # and white space."""
+    return "".join(_DOTNET_ESCAPES.get(ch) or ("\\" + ch if ch in "\\*+?|{[()^$.#" else ch) for ch in text)
+
+
+def dotnet_replacement(text):
+    """A .NET replacement string ($1, ${1}, $$, $0) as a function for regex.sub."""
+    parts = []
+    for m in regex.finditer(r"\$\{(\d+)\}|\$(\d+)|\$\$|\$&|[^$]+|\$", text):
+        token = m.group(0)
+        if m.group(1) or m.group(2):
+            parts.append(int(m.group(1) or m.group(2)))
+        elif token == "$$":
+            parts.append("$")
+        elif token == "$&":
+            parts.append(0)
+        else:
+            parts.append(token)
+
+    def expand(match):
+        return "".join((match.group(p) or "") if isinstance(p, int) else p for p in parts)
+    return expand
 
 
 def unquote_verbatim(raw):
