@@ -15,7 +15,7 @@ interpreter.
 
 import tempfile
 
-import logic_env
+from tests.hostile import logic_env
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-import logic_env
+from tests.hostile import logic_env
 import pytest
 
 from tests.integration.playbook import VENV_BIN, env

@@ -10,7 +10,7 @@ import json
 import os
 import subprocess
 
-import logic_env  # noqa: F401  (paths)
+from tests.hostile import logic_env  # noqa: F401  pylint: disable=unused-import
 import pytest
 
 from tests.integration.playbook import VENV_BIN, env, run

@@ -11,7 +11,7 @@ import html.parser
 import json
 import xml.etree.ElementTree as ET
 
-import logic_env
+from tests.hostile import logic_env
 from hypothesis import given, settings, strategies as st
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report as report

@@ -13,7 +13,7 @@ aliases none of which exist on the OS. Each is refused before anything is writte
 3. A few cases through ansible-playbook.
 """
 
-import logic_env
+from tests.hostile import logic_env
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
