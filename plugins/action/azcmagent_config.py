@@ -40,7 +40,8 @@ class ActionModule(ActionBase):
             return result
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         try:
-            options = profiles.resolve(args, self.ARGUMENT_SPEC)
+            # the raw arguments say which options the task gave itself (a value equal to the default included)
+            options = profiles.resolve(args, self.ARGUMENT_SPEC, given=self._task.args)
         except PlanError as exc:
             result.update(failed=True, changed=False, msg=str(exc))
             return result

@@ -147,6 +147,21 @@ options:
     description:
       - Options of this module merged over the profile's. Needs O(profile).
     type: dict
+  allow_empty_allowlist:
+    description:
+      - An empty allowlist allows every extension. Without this option, a task that would leave the agent with an
+        empty allowlist where it had one in force (a non-empty allowlist, V(Allow/None), or monitor mode's managed
+        list) fails before anything is written, unless the task asks for it in so many words
+        (O(extensions_allowlist=[]) with O(list_action=replace), or O(settings) with C(extensions.allowlist) set to
+        V(null)). That covers O(list_action=remove) taking out the last entries, aliases none of which exist on
+        the host's OS, and leaving monitor mode without a list to replace Microsoft's (give O(extensions_allowlist)
+        or O(extensions_blocklist), or turn the extension manager off).
+      - Also refused without it, for the same reason - the agent would end up less locked down than the task
+        says - a O(list_action=remove) that leaves both lists empty, and a blocklist of aliases none of which exist
+        on the host's OS that would clear the blocklist in force.
+      - V(true) accepts all of these. Check mode refuses exactly what the run refuses.
+    type: bool
+    default: false
   remove_blocked:
     description:
       - Also remove the installed extensions that the allowlist and blocklist in force after this task's writes
@@ -310,6 +325,17 @@ notes:
   returned: when there is any
   type: list
   elements: str
+repaired:
+  description:
+    - What this run repaired that an interrupted run had left, such as an extension service left stopped in the
+      middle of removing extensions (found by its marker file in the extension folder); in check mode, what it
+      would repair. Also given as a warning.
+  returned: when something was repaired
+  type: list
+  elements: str
+  sample:
+    - the extension service extd had been left stopped by an interrupted run (its marker
+      /var/lib/waagent/.arcguard-extension-service-stopped was there); it was started again
 removed_extensions:
   description:
     - The installed extensions that were removed because the lists block them (in check mode, that would be

@@ -21,6 +21,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _removal as removals
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _weaker as weaker
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, read_state
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import (
     shown, shown_changes, shown_config, url_secrets,
@@ -87,6 +88,8 @@ class _Engine:
         os_name = runner.os
         removing = bool(args.get("remove_blocked"))
         where = args.get("extensions_path")
+        # every script checks for the marker a run killed while the extension service was stopped leaves
+        runner.marker = scripts.Marker(where)
 
         # 1. validate everything we can before touching the target
         desired = planner.desired_state(args, os_name)
@@ -104,6 +107,10 @@ class _Engine:
         runner.secrets.extend(url_secrets(current.get("proxy.url")))
         planner.check_unknown(desired, set(current), os_name)
         plan = planner.plan(desired, current)
+        # never weaker than asked (_weaker): refused before any write, in check mode too
+        refused = weaker.problems(desired, current, plan.after)
+        if refused:
+            raise planner.PlanError(" ".join(refused))
         installed = removals.installed(runner, read, current, desired) if removing else None
 
         warnings = list(desired.warnings) + list(plan.warnings)
@@ -124,6 +131,8 @@ class _Engine:
         if desired.notes or plan.notes:
             result["notes"] = list(desired.notes) + list(plan.notes)
         before_view = {p: current.get(p) for p in desired.managed() if p in current}
+        if read.stopped_marker:
+            self._repair_service(result)
 
         # the installed extensions that the lists in force after this task's writes block
         removal = None
@@ -139,17 +148,28 @@ class _Engine:
         # 3. check mode: report the plan, run nothing more
         if self.check_mode:
             result["changed"] = True
-            result["commands"] = [runner.describe(s) for s in plan.steps]
+            steps, changes, projected = list(plan.steps), list(plan.changes), plan.after
             if plan.second_pass:
+                # The round the real run plans once the agent has left monitor mode, from the values it shows now
+                # (the stored ones, unless the agent shows Microsoft's effective lists in monitor mode).
+                left = dict(current)
+                for change in plan.changes:
+                    left[change["property"]] = change["after"]
+                plan2 = planner.plan(desired, left)
+                steps += plan2.steps
+                changes += plan2.changes
+                projected = plan2.after
                 result["notes"] = result.get("notes", []) + [
-                    "the agent is in monitor mode: %s will be compared and set once it has left monitor mode"
-                    % ", ".join(plan.pending)]
+                    "the agent is in monitor mode: the changes to %s are predicted from what it shows now, which may "
+                    "be Microsoft's effective values rather than the stored ones; the run compares them again once it "
+                    "has left monitor mode" % ", ".join(plan.pending)]
+            result["commands"] += [runner.describe(s) for s in steps]
             if removal:
                 result["commands"] += [runner.describe(step) for step in removal.removes]
                 result["removed_extensions"] = removals.shown_extensions(removal.extensions)
-            result["changes"] = shown_changes(plan.changes)
+            result["changes"] = shown_changes(changes)
             if self.diff:
-                result["diff"] = diff_of(before_view, {p: plan.after.get(p) for p in before_view})
+                result["diff"] = diff_of(before_view, {p: projected.get(p) for p in before_view})
             return result
 
         # 4. one more remote command applies every write (and removal) and reads the result back
@@ -162,6 +182,11 @@ class _Engine:
             if plan2.second_pass:
                 raise AgentError("the agent is still in monitor mode after config.mode was set to full",
                                  changes=shown_changes(applied))
+            refused = weaker.problems(desired, current, plan2.after)
+            if refused:
+                raise AgentError(" ".join(refused).replace("Nothing was changed.", "Only config.mode was changed "
+                                                           "(to full); the lists were not."),
+                                 changed=True, changes=shown_changes(applied), config=shown_config(after))
             before_view.update({p: after.get(p) for p in plan.pending if p in after})
             if removing:
                 # what the lists really are now that the agent shows its stored values
@@ -173,7 +198,7 @@ class _Engine:
 
         wrong = planner.verify(expected, after)
         result["config"] = shown_config(after)
-        result["changed"] = bool(applied) or bool(outcome.get("removed"))
+        result["changed"] = bool(applied) or bool(outcome.get("removed")) or bool(result.get("repaired"))
         result["changes"] = shown_changes(applied)
         if wrong:
             raise AgentError(
@@ -184,6 +209,33 @@ class _Engine:
         if self.diff:
             result["diff"] = diff_of(before_view, {p: after.get(p) for p in before_view})
         return result
+
+    # ------------------------------------------------------------------ repairing
+
+    def _repair_service(self, result):
+        """Start the extension service that an interrupted run left stopped (its marker was found)."""
+        runner = self.runner
+        name = scripts.EXTENSION_SERVICE[runner.os]
+        start = scripts.Service("start", name, runner.service_environment())
+        command = start.describe(runner.os)
+        what = ("the extension service %s had been left stopped by an interrupted run (its marker %s was there)"
+                % (name, runner.marker.describe(runner.os)))
+        if self.check_mode:
+            done = what + "; it would be started again"
+        else:
+            out = runner.run([start])
+            res = out.step(1)
+            if res is None or res.rc != 0:
+                raise AgentError("%s; starting it again failed (%s): start it by hand with %s. Nothing else was "
+                                 "changed." % (what, removals.step_says(res), command), changed=False, cmd=command,
+                                 rc=res.rc if res is not None else out.rc,
+                                 stdout=res.stdout if res is not None else out.stdout,
+                                 stderr=res.stderr if res is not None else out.stderr)
+            done = what + "; it was started again"
+        result["changed"] = True
+        result["repaired"] = [done]
+        result["commands"].append(command)
+        result["warnings"] = result.get("warnings", []) + [done]
 
     # ------------------------------------------------------------------ writing
 

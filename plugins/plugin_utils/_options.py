@@ -61,6 +61,7 @@ CONFIG_SPEC = dict(
     profiles=dict(type="dict"),
     overrides=dict(type="dict"),
     remove_blocked=dict(type="bool", default=False),
+    allow_empty_allowlist=dict(type="bool", default=False),
     **shared_spec(timeout=300),
 )
 

@@ -168,6 +168,8 @@ class Desired:
         self.notes = []
         self.secret_props = set()
         self.unchecked = []     # settings for properties the catalog lacks, until check_unknown()
+        self.allow_empty = False        # allow_empty_allowlist: see _weaker
+        self.emptied_by_aliases = set()  # list properties given only aliases that do not exist on this OS
 
     def managed(self):
         return list(self.values) + [p for p in self.clear if p not in self.values]
@@ -246,9 +248,12 @@ def _normalise_value(prop, option, value, os_name, desired):
         resolved = resolve_names(option, _as_list(option, value), os_name, prop == "extensions.allowlist")
         desired.warnings.extend(resolved.warnings)
         desired.notes.extend(resolved.notes)
-        if prop == "extensions.allowlist" and resolved.given and not resolved.names:
-            raise PlanError("%s: none of the given extensions exist on %s, and an empty allowlist would "
-                            "allow every extension" % (option, os_name.capitalize()))
+        if resolved.given and not resolved.names:
+            desired.emptied_by_aliases.add(prop)
+            if prop == "extensions.allowlist" and not desired.allow_empty:
+                raise PlanError("%s: none of the given extensions exist on %s, and an empty allowlist would "
+                                "allow every extension (allow_empty_allowlist: true accepts that)"
+                                % (option, os_name.capitalize()))
         return resolved.names
     if prop == "proxy.url":
         return _proxy_url(option, value, os_name)
@@ -333,6 +338,7 @@ def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:
     (called here when ``known_properties`` is given) checks them against what the agent lists.
     """
     desired = Desired()
+    desired.allow_empty = bool(args.get("allow_empty_allowlist"))
     desired.list_action = args.get("list_action") or "replace"
     if desired.list_action not in ("replace", "add", "remove"):
         raise PlanError("list_action must be replace, add or remove")

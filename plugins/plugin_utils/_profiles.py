@@ -123,7 +123,8 @@ PROFILES = {
         },
     },
     "defaults": {
-        "description": "Back to the agent's defaults - full mode, no lists, guest configuration, extensions and incoming connections on",
+        "description": ("Back to the agent's defaults - full mode, no lists, guest configuration, extensions and "
+                        "incoming connections on, no incoming connection ports"),
         "options": {
             "mode": "full",
             "extensions_allowlist": [],
@@ -131,15 +132,55 @@ PROFILES = {
             "guestconfiguration_enabled": True,
             "extensions_enabled": True,
             "incomingconnections_enabled": True,
+            "incomingconnections_ports": [],
         },
     },
 }
 
 
-def resolve(options: dict, argument_spec=None) -> dict:
+def _merge(layers):
+    """Options of ``layers`` ([(where, options)], lowest precedence first), one over the other.
+
+    ``settings`` merge key by key (keys compared as the planner reads them: trimmed, lower case), and an option
+    and its ``settings`` spelling are one setting: the higher layer's wins, whichever spelling it uses.
+    """
+    by_prop = {prop: option for option, prop in catalog.OPTION_PROPERTIES.items()}
+    merged, settings, any_settings = {}, {}, False
+    for where, source in layers:
+        own = source.get("settings")
+        if own is not None and not isinstance(own, dict):
+            raise PlanError("%s: settings must be a dictionary of azcmagent property names and values" % where)
+        for key in own or {}:
+            option = by_prop.get(str(key).strip().lower())
+            if option and source.get(option) is not None:
+                raise PlanError("%s: settings: %s is also given as the option %s; give it once"
+                                % (where, str(key).strip().lower(), option))
+        for key, value in source.items():
+            if key == "settings":
+                continue
+            merged[key] = value
+            if value is not None and key in catalog.OPTION_PROPERTIES:
+                settings.pop(catalog.OPTION_PROPERTIES[key], None)
+        if own is not None:
+            any_settings = True
+            for key, value in own.items():
+                prop = str(key).strip().lower()
+                settings.pop(prop, None)
+                settings[prop] = value
+                if prop in by_prop:
+                    merged.pop(by_prop[prop], None)
+    if any_settings:
+        merged["settings"] = settings
+    return merged
+
+
+def resolve(options: dict, argument_spec=None, given=None) -> dict:
     """Options from the named profile, then overrides, then the task's own options.
 
-    ``options``: the task's validated options; ``argument_spec``: the module's (default: azcmagent_config's).
+    ``options``: the task's validated options; ``argument_spec``: the module's (default: azcmagent_config's);
+    ``given``: the task's raw arguments (``self._task.args``), which say which options the task set itself, so
+    that an option given with the module's default value still wins over the profile. Without ``given``, an
+    option counts as given when it is not None and differs from its default. ``settings`` merge key by key.
     Returns a new dict. The values that come from the profile or the overrides are checked like the task's own,
     with the argument spec (the task's own options were checked by the action already).
     """
@@ -158,18 +199,24 @@ def resolve(options: dict, argument_spec=None) -> dict:
     entry = profiles[name]
     if not isinstance(entry, dict) or not isinstance(entry.get("options", {}), dict):
         raise PlanError("profile %s must be a dictionary with an options dictionary" % name)
-    merged = {}
+    layers = []
     for source, where in ((entry.get("options") or {}, "profile %s" % name),
                           (options.get("overrides") or {}, "overrides")):
         unknown = sorted(set(source) - set(allowed))
         if unknown:
             raise PlanError("%s: %s cannot be set by a profile (options: %s)"
                             % (where, ", ".join(unknown), ", ".join(allowed)))
-        merged.update(source)
-    # the task's own options win; they were checked with the spec already, so only the profile's values are
-    explicit = {k for k, v in options.items() if v is not None and k in allowed
-                and (k not in spec or v != spec[k].get("default"))}
-    from_profile = {k: v for k, v in merged.items() if k not in explicit}
+        layers.append((where, source))
+    if given is not None:
+        explicit = {k: options.get(k) for k in allowed if k in given and given[k] is not None
+                    and options.get(k) is not None}
+    else:
+        explicit = {k: v for k, v in options.items() if v is not None and k in allowed
+                    and (k not in spec or v != spec[k].get("default"))}
+    layers.append(("the task", explicit))
+    merged = _merge(layers)
+    # the task's own options were checked with the spec already, so only what the profile and overrides bring is
+    from_profile = {k: v for k, v in merged.items() if k not in explicit or k == "settings"}
     checked = ArgumentSpecValidator({k: spec[k] for k in from_profile}).validate(from_profile)
     if checked.error_messages:
         raise PlanError("profile %s: %s" % (name, "; ".join(checked.error_messages)))

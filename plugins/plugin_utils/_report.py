@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from xml.sax.saxutils import escape, quoteattr
 
@@ -65,33 +66,34 @@ def host_entry(profile, info, check):
              "agent": {"installed": None, "version": None, "status": None}, "error": None, "lifecycle": []}
     info = info or {}
     if info.get("unreachable"):
-        entry["error"] = "unreachable: %s" % (info.get("msg") or "no connection")
+        entry["error"] = "unreachable: %s" % (info.get("msg") or "no connection",)
         return entry
     if info.get("failed"):
-        entry["error"] = info.get("msg") or "azcmagent_info failed"
+        entry["error"] = str(info.get("msg") or "azcmagent_info failed")
         return entry
     agent = info.get("agent") or {}
     entry["agent"] = {"installed": agent.get("installed"), "version": agent.get("version"),
                       "status": agent.get("status")}
-    entry["blocked_installed"] = [e.get("name") for e in info.get("blocked_installed") or []]
+    entry["blocked_installed"] = [str(e.get("name") if isinstance(e, dict) else e)
+                                  for e in info.get("blocked_installed") or []]
     entry["lifecycle"] = lifecycle_findings(info)
     if agent.get("installed") is False:
         entry["error"] = "the Azure Connected Machine agent is not installed"
         return entry
     if info.get("errors"):
-        entry["error"] = "; ".join(info["errors"])
+        entry["error"] = "; ".join(str(e) for e in info["errors"])
         return entry
     check = check or {}
     if not check or check.get("skipped"):
         entry["error"] = "the profile could not be compared"
         return entry
     if check.get("unreachable") or check.get("failed"):
-        entry["error"] = check.get("msg") or "the comparison failed"
+        entry["error"] = str(check.get("msg") or "the comparison failed")
         return entry
     entry["differences"] = [{"property": c.get("property"), "expected": c.get("after"), "actual": c.get("before")}
                             for c in check.get("changes") or []]
     if check.get("notes"):
-        entry["notes"] = list(check["notes"])
+        entry["notes"] = [str(n) for n in check["notes"]]
     entry["compliant"] = not entry["differences"]
     return entry
 
@@ -225,8 +227,53 @@ def build(hosts, profile=None, generated=None, azure=None):
     return report
 
 
+# Characters no report may carry as they are: C0 and C1 controls (except tab, newline, carriage return), lone
+# surrogates (what invalid UTF-8 becomes when decoded with surrogateescape), and U+FFFE/U+FFFF. XML 1.0 forbids
+# most of them outright, HTML calls them parse errors, and a UTF-8 writer cannot encode a lone surrogate.
+_UNSAFE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _visible(match):
+    ch = match.group(0)
+    code = ord(ch)
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, as surrogateescape carries it
+        return "\\x%02x" % (code - 0xDC00)
+    return "\\x%02x" % code if code < 0x100 else "\\u%04x" % code
+
+
+def safe_text(value):
+    """``value`` as text any report format can hold: unsafe characters become visible ``\\xNN`` escapes.
+
+    Bytes are decoded as UTF-8, their undecodable bytes shown as ``\\xNN``.
+    """
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", "surrogateescape")
+    elif not isinstance(value, str):
+        value = str(value)
+    return _UNSAFE.sub(_visible, value)
+
+
+def safe(value):
+    """A copy of a report (or any part of one) whose every string, keys included, is ``safe_text``."""
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            name = safe_text(key) if isinstance(key, (str, bytes, bytearray)) else key
+            while name in out:  # two names that read the same once made safe stay two entries
+                name = "%s (%d)" % (name, len(out))
+            out[name] = safe(item)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [safe(item) for item in value]
+    if isinstance(value, (str, bytes, bytearray)):
+        return safe_text(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return safe_text(value)
+
+
 def to_json(report):
-    return json.dumps(report, indent=2, sort_keys=True) + "\n"
+    return json.dumps(safe(report), indent=2, sort_keys=True) + "\n"
 
 
 def _short(value):
@@ -256,6 +303,7 @@ def _azure_lines(entry):
 
 def to_junit(report):
     """JUnit XML: one test case per host; a drifted host fails, an unreachable one is an error."""
+    report = safe(report)
     summary = report["summary"]
     lifecycle = _junit_lifecycle(report)
     parts = ['<?xml version="1.0" encoding="UTF-8"?>\n',
@@ -267,9 +315,9 @@ def to_junit(report):
     for name in sorted(report["hosts"]):
         entry = report["hosts"][name]
         parts.append('    <testcase classname=%s name=%s>' % (quoteattr("azcmagent." + str(entry["profile"])),
-                                                              quoteattr(name)))
+                                                              quoteattr(str(name))))
         if entry["error"]:
-            parts.append('<error message=%s/>' % quoteattr(entry["error"]))
+            parts.append('<error message=%s/>' % quoteattr(str(entry["error"])))
         elif not entry["compliant"]:
             lines = ["%s: expected %s, actual %s" % (d["property"], _short(d["expected"]), _short(d["actual"]))
                      for d in entry["differences"]]
@@ -278,7 +326,7 @@ def to_junit(report):
                 escape("\n".join(lines))))
         out_lines = []
         if entry["blocked_installed"]:
-            out_lines.append("installed but no longer allowed: " + ", ".join(entry["blocked_installed"]))
+            out_lines.append("installed but no longer allowed: " + ", ".join(str(n) for n in entry["blocked_installed"]))
         out_lines.extend(_azure_lines(entry))
         if out_lines:
             parts.append('<system-out>%s</system-out>' % escape("\n".join(out_lines)))
@@ -408,6 +456,7 @@ def _azure_sections(report, ordered):
 
 def to_html(report):
     """One self-contained page: summary counts, a sortable table of hosts, each drifted host's differences."""
+    report = safe(report)
     summary = report["summary"]
     with_azure_view = "not_in_inventory" in report
     esc = html.escape
@@ -438,8 +487,8 @@ def to_html(report):
                    '<td data-v="%d">%d</td><td>%s</td><td>%s</td><td>%s</td>%s</tr>'
                    % (esc(name, quote=True), esc(name), status, rank[status], status, status,
                       esc(str(entry["profile"] or "")), len(entry["differences"]), len(entry["differences"]),
-                      esc(str(entry["agent"].get("version") or "")), esc(", ".join(entry["blocked_installed"])),
-                      esc(entry["error"] or ""), _azure_cells(entry) if with_azure_view else ""))
+                      esc(str(entry["agent"].get("version") or "")), esc(", ".join(str(n) for n in entry["blocked_installed"])),
+                      esc(str(entry["error"] or "")), _azure_cells(entry) if with_azure_view else ""))
     out.append("</tbody></table>")
     if with_azure_view:
         out.append(_azure_sections(report, ordered))

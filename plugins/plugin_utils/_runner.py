@@ -104,6 +104,7 @@ class CombinedResult:
         self.preamble_stdout = outs[0].preamble_stdout
         self.preamble_stderr = outs[0].preamble_stderr
         self.missing = any(out.missing for out in outs)
+        self.stopped_marker = any(out.stopped_marker for out in outs)
         self.no_stdin = any(out.no_stdin for out in outs)
         self.no_awk = any(out.no_awk for out in outs)
         self.executable = next((out.executable for out in outs if out.executable), None)
@@ -131,6 +132,7 @@ class Runner:
         self.resolved_executable = executable
         self.list_argv = list(LIST_ARGV)  # without --json for agents that lack it
         self.secrets = []  # every secret value this task gave or the agent showed, for scrub()
+        self.marker = None  # a _scripts.Marker: scripts check for (and service stops leave) the stop marker
         # how the target recognises the proxy the task asks for in the agent's filtered output (see expect_proxy)
         self.mask = scripts.NO_MASK
         self.wanted_proxy = None
@@ -188,7 +190,8 @@ class Runner:
         return CombinedResult(parts)
 
     def _command(self, steps, keep_going):
-        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going, self.mask)
+        script = scripts.build_script(self.family, steps, self.executable, self.timeout, keep_going, self.mask,
+                                      marker=self.marker)
         if self.family == "powershell":
             return self.action._connection._shell._encode_script(script, as_list=False, strict_mode=False,
                                                                  preserve_rc=False)

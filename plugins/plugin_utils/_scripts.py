@@ -138,6 +138,34 @@ class WhileStopped:
         return self.argv[index]
 
 
+class Marker:
+    """Where a script that stops the extension service leaves a marker file until it has started it again.
+
+    The marker lives in the extension folder (``base``; None: the OS's documented one) as a dot file, which the
+    folder listing skips. It is written just before the service is stopped and removed once a start succeeded,
+    so a run killed in between (SIGKILL, a dropped connection) leaves it behind; every script given a Marker
+    checks for it first and prints ``##arcguard:stopped-marker``, and the next run starts the service again.
+    """
+
+    NAME = ".arcguard-extension-service-stopped"
+
+    def __init__(self, base=None):
+        self.base = base
+
+    def posix_path(self):
+        return (self.base or POSIX_EXTENSIONS).rstrip("/") + "/" + self.NAME
+
+    def powershell_assignment(self):
+        if self.base:
+            return "$M = %s" % ps_quote(self.base.rstrip("\\") + "\\" + self.NAME)
+        return "$M = $env:SystemDrive + %s" % ps_quote(WINDOWS_EXTENSIONS + "\\" + self.NAME)
+
+    def describe(self, os_name):
+        if os_name == "windows":
+            return (self.base.rstrip("\\") if self.base else "%SystemDrive%" + WINDOWS_EXTENSIONS) + "\\" + self.NAME
+        return self.posix_path()
+
+
 # argument values longer than this travel on standard input (``$S[n]``) on PowerShell, to keep the command short
 STDIN_ARG_LENGTH = 48
 
@@ -352,7 +380,7 @@ def _words(argv, secrets, quote, secret_ref, file_ref):
                     secret_ref % secrets.index(a) if isinstance(a, Secret) else quote(a) for a in argv)
 
 
-def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=None) -> str:
+def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=None, marker=None) -> str:
     """A /bin/sh script that runs each step (a list of azcmagent arguments) in order.
 
     It stops at the first failing step unless ``keep_going``, or once a ``Service`` step has run.
@@ -391,6 +419,10 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
         lines.append('if [ -z "$A" ]; then A=$(command -v azcmagent 2>/dev/null) || A=; fi')
         lines.append('if [ -z "$A" ]; then echo %s; exit %d; fi' % (posix_quote(MARK + "missing"), MISSING_RC))
     lines.append("echo %s\"$A\"" % posix_quote(MARK + "exe "))
+    if marker is not None:
+        # a run killed while the extension service was stopped left this behind (see Marker)
+        lines.append("if [ -e %s ]; then echo %s; fi" % (posix_quote(marker.posix_path()),
+                                                         posix_quote(MARK + "stopped-marker")))
     if timeout:
         lines.append("T=")
         lines.append("if command -v timeout >/dev/null 2>&1; then T='timeout -k 5 %d'; fi" % int(timeout))
@@ -401,10 +433,16 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
         # X: how the last service stop ended (not stopped yet); F: the last failure once services are touched
         lines.append("X=1; F=0")
     relaxed = keep_going
+    trapped = False
     for number, argv in enumerate(steps, 1):
         guarded = isinstance(argv, WhileStopped)
         if guarded:
             lines.append('if [ "$X" -eq 0 ]; then')
+        if isinstance(argv, Service) and not trapped:
+            trapped = True
+            # from here on the sequence always runs to its end (the service is started again): hang-ups,
+            # interrupts and a closed output pipe no longer stop it; a timeout still bounds each call
+            lines.append("trap '' HUP INT TERM PIPE")
         begin = posix_quote("%sbegin %d" % (MARK, number))
         lines.append("echo %s; echo %s >&2" % (begin, begin))
         if isinstance(argv, Listing):
@@ -412,7 +450,11 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
             lines.append("if [ -d %s ]; then (cd %s && for d in *; do [ -d \"$d\" ] && printf '%%s\\n' \"$d\"; done); "
                          "r=0; else r=0; fi" % (base, base))
         elif isinstance(argv, Service):
+            if marker is not None and argv.action == "stop":
+                lines.append(": > %s 2>/dev/null" % posix_quote(marker.posix_path()))
             lines.append(_posix_service(argv))
+            if marker is not None and argv.action == "start":
+                lines.append('if [ "$r" -eq 0 ]; then rm -f %s; fi' % posix_quote(marker.posix_path()))
         else:
             words = _words(argv, secrets, posix_quote, '"$S%d"', '"$C%d"')
             run = ('{ { { %s"$A" %s 3>&- 4>&- 5>&-; echo $? >&4; printf x; printf x >&2; } 2>&3 '
@@ -479,7 +521,7 @@ def _powershell_secret_files(files):
     return lines
 
 
-def powershell_script(steps, executable=None, timeout=None, keep_going=False, mask=None) -> str:
+def powershell_script(steps, executable=None, timeout=None, keep_going=False, mask=None, marker=None) -> str:
     """A PowerShell script that runs each step in order.
 
     It uses only the constructs listed in tests/windows/README.md; the WinRM test
@@ -515,6 +557,9 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
     lines.append("if (-not (Test-Path -LiteralPath $A)) { Write-Output %s; exit %d }"
                  % (ps_quote(MARK + "missing"), MISSING_RC))
     lines.append("Write-Output (%s + $A)" % ps_quote(MARK + "exe "))
+    if marker is not None:
+        lines.append(marker.powershell_assignment())
+        lines.append("if (Test-Path -LiteralPath $M) { Write-Output %s }" % ps_quote(MARK + "stopped-marker"))
     if services:
         lines.append("$X = 1; $F = 0")
     relaxed = keep_going
@@ -534,8 +579,12 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
             body.append("$r = 0")
         elif isinstance(argv, Service):
             body.append("$r = 1")
+            if marker is not None and argv.action == "stop":
+                body.append("Set-Content -LiteralPath $M -Value 'stopped'")
             body.append("%s-Service -Name %s" % (argv.action.capitalize(), ps_quote(argv.name)))
             body.append("if ($?) { $r = 0 }")
+            if marker is not None and argv.action == "start":
+                body.append("if (-not $r) { if (Test-Path -LiteralPath $M) { Remove-Item -LiteralPath $M -Force } }")
         else:
             body.append("$O = @(& $A %s)" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
             body.append("$r = $LASTEXITCODE")
@@ -565,10 +614,11 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
     return "\r\n".join(lines) + "\r\n"
 
 
-def build_script(shell_family: str, steps, executable=None, timeout=None, keep_going=False, mask=None) -> str:
+def build_script(shell_family: str, steps, executable=None, timeout=None, keep_going=False, mask=None,
+                 marker=None) -> str:
     if shell_family == "powershell":
-        return powershell_script(steps, executable, timeout, keep_going, mask)
-    return posix_script(steps, executable, timeout, keep_going, mask)
+        return powershell_script(steps, executable, timeout, keep_going, mask, marker)
+    return posix_script(steps, executable, timeout, keep_going, mask, marker)
 
 
 # ---------------------------------------------------------------------- results
@@ -638,6 +688,7 @@ class ScriptResult:
         self.preamble_stdout = pre_out
         self.preamble_stderr = pre_err
         self.missing = any(line.strip() == MARK + "missing" for line in pre_out.splitlines())
+        self.stopped_marker = any(line.strip() == MARK + "stopped-marker" for line in pre_out.splitlines())
         self.no_stdin = any(line.strip() == MARK + "nostdin" for line in pre_out.splitlines())
         self.no_awk = any(line.strip() == MARK + "noawk" for line in pre_out.splitlines())
         self.executable = None

@@ -46,7 +46,8 @@ def expected(profile, os_name):
         return dict(full, **{"extensions.enabled": False})
     if profile == "defaults":
         return dict(full, **{"extensions.allowlist": [], "extensions.blocklist": [], "guestconfiguration.enabled": True,
-                             "extensions.enabled": True, "incomingconnections.enabled": True})
+                             "extensions.enabled": True, "incomingconnections.enabled": True,
+                             "incomingconnections.ports": []})
     raise KeyError(profile)
 
 

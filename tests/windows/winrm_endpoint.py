@@ -614,6 +614,38 @@ class Interpreter:
             if self.dry:
                 return True
             return bool(path) and os.path.exists(self.host.local_path(str(path)))
+        if name == "Set-Content":
+            # exactly: Set-Content -LiteralPath $X -Value 'literal' (a marker file; the folder must exist)
+            flags = [self.text(i) for i in items]
+            if len(items) != 4 or flags[0] != "-LiteralPath" or flags[2] != "-Value" \
+                    or self.unwrap(items[3]).type != "string_literal":
+                self.refuse(node, "only Set-Content -LiteralPath $X -Value 'literal' is emitted")
+            path, text = str(self.value(items[1])), self.value(items[3])
+            if self.dry:
+                return None
+            local = self.host.local_path(path)
+            if not os.path.isdir(os.path.dirname(local)):
+                self.stderr.append("Set-Content : Could not find a part of the path '%s'.\r\n" % path)
+                self.last_ok = False
+                return None
+            with open(local, "w", encoding="utf-8", newline="") as handle:
+                handle.write(text + "\r\n")
+            return None
+        if name == "Remove-Item":
+            # exactly: Remove-Item -LiteralPath $X -Force (a marker file)
+            flags = [self.text(i) for i in items]
+            if flags != ["-LiteralPath", flags[1], "-Force"] or self.unwrap(items[1]).type != "variable":
+                self.refuse(node, "only Remove-Item -LiteralPath $X -Force is emitted")
+            path = str(self.value(items[1]))
+            if self.dry:
+                return None
+            local = self.host.local_path(path)
+            if not os.path.isfile(local):
+                self.stderr.append("Remove-Item : Cannot find path '%s' because it does not exist.\r\n" % path)
+                self.last_ok = False
+                return None
+            os.unlink(local)
+            return None
         if name == "Get-ChildItem":
             flags = [self.text(i) for i in items]
             if flags[:1] != ["-LiteralPath"] or sorted(flags[2:]) != sorted(

@@ -1339,6 +1339,7 @@ def run(agent, argv, log_extra=None):
     hang = float(agent.faults.get("hang_seconds") or 0)
     if hang:
         time.sleep(hang)
+    interrupt_hook(agent, "hang_at", " ".join(args[:2]), key="command")
     command, rest = args[0], args[1:]
     if command == "version":
         agent.say("azcmagent version %s" % agent.version_text)
@@ -1431,6 +1432,7 @@ def service_tool(agent, tool, argv):
         if tool == "service":
             return 1, "", "%s: unrecognized service\n" % unit
         return 5, "", "Failed to %s %s.service: Unit %s.service not loaded.\n" % (action, unit, unit)
+    interrupt_hook(agent, "hang_service", name, key="service", action=action)
     if agent.fault_applies("fail_service", name, key="service", action=action):
         spec = agent.faults["fail_service"]
         rc = int(spec.get("rc", 1)) if isinstance(spec, dict) else 1
@@ -1454,6 +1456,26 @@ def service_main(tool, argv):
     except OSError:
         pass
     return rc
+
+
+# ------------------------------------------------------------------ test hooks: interrupts at a chosen step
+# Used by tests/hostile/test_interrupts.py to kill a run while it is in the middle of one step.
+#   faults.hang_at:      {"command": "extension remove", "seconds": 30, "times": 1}  (the first two arguments)
+#   faults.hang_service: {"service": "extd", "action": "stop", "seconds": 30, "times": 1}  (service-manager hook)
+# Before hanging, the stand-in appends {"kind", "what", "pid", "time"} to standin-hangs.log next to
+# localconfig.json, so a test knows the moment to interrupt.
+
+def interrupt_hook(agent, kind, what, key, **match):
+    if not agent.faults.get(kind) or not agent.fault_applies(kind, what, key=key, **match):
+        return
+    spec = agent.faults[kind]
+    try:
+        os.makedirs(agent.config_dir(), exist_ok=True)
+        with open(os.path.join(agent.config_dir(), "standin-hangs.log"), "a") as stream:
+            stream.write(json.dumps({"kind": kind, "what": what, "pid": os.getpid(), "time": time.time()}) + "\n")
+    except OSError:
+        pass
+    time.sleep(float(spec.get("seconds", 30) if isinstance(spec, dict) else 30))
 
 
 def main(argv=None):
