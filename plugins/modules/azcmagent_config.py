@@ -95,7 +95,14 @@ options:
     description:
       - The proxy server, C(proxy.url), as V(http://host:port). V("") clears it.
       - Credentials in the URL never appear in the task's output, diff, warnings or errors, and are passed to the
-        target on standard input, not on a command line.
+        target on standard input, not on a command line. The target itself removes them from the agent's output
+        before it leaves the host (Ansible prints raw remote output at high verbosity), and tells only whether the
+        agent's proxy has the same ones.
+      - User names and passwords may hold any character except white space, control characters, C(/), C(?), C(#) and C(@),
+        which must be percent-encoded.
+      - Not a C(no_log) option (the host and port are shown); where Ansible itself prints task arguments
+        (C(display_args_to_stdout), the junit callback), give the URL through a variable, for example from Ansible
+        Vault. See the collection's C(docs/security.md).
     type: str
   proxy_bypass:
     description:

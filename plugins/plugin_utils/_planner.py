@@ -306,7 +306,8 @@ def _proxy_url(option, value, os_name):
 
 
 def _type_name(value):
-    for kind, name in ((dict, "a dictionary"), ((list, tuple), "a list"), (bool, "a boolean"), ((int, float), "a number")):
+    kinds = ((dict, "a dictionary"), ((list, tuple), "a list"), (bool, "a boolean"), ((int, float), "a number"))
+    for kind, name in kinds:
         if isinstance(value, kind):
             return name
     return type(value).__name__

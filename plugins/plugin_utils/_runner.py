@@ -157,7 +157,7 @@ class Runner:
         return text
 
     def expect_proxy(self, url):
-        """The task asks for proxy URL ``url``: the target then says whether the agent's has the same user information."""
+        """The task asks for proxy URL ``url``: the target says whether the agent's has the same user information."""
         self.wanted_proxy = url or None
         self.mask = _secrets.mask_for(url) if url else scripts.NO_MASK
 

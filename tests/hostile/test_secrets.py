@@ -102,3 +102,21 @@ def test_proxy_password_never_leaks(target, tmp_path_factory):
     def check(data):
         _check(target, tmp_path_factory, data)
     check()
+
+
+def test_the_worst_password_at_the_top_verbosity(target, tmp_path_factory):
+    """Fixed, so that -vvvvvv with every hard character runs on every connection whatever hypothesis draws."""
+    hard = "q'\\%41\u00e9\u4e2d\U0001F600$(x)`;&<>[]{}|"
+    if target.flavour == "linux":
+        hard += '"'
+    target.set_state({"proxy.url": "http://arc-old:%s-old@old-proxy.example.com:8080" % hard})
+    url = "http://arc-svc:%s@proxy.example.com:3128" % hard
+    tasks, play_vars = _play(target, "settings", url)
+    work = tmp_path_factory.mktemp("worst")
+    for name, changed in (("first", True), ("second", False)):
+        out = harness.run(work, target, tasks, verbosity=6, play_vars=play_vars,
+                          env={"JUNIT_HIDE_TASK_ARGUMENTS": "true"}, name=name)
+        result = out.results.get("r0") or {}
+        assert result.get("failed") is not True and result.get("changed") is changed, result
+        assert not harness.leaks([hard, hard + "-old"], out), harness.leaks([hard, hard + "-old"], out)
+        assert target.state().get("proxy.url") == url

@@ -110,13 +110,17 @@ def test_a_failing_step_stops_the_plan_and_later_commands_are_never_sent(host, m
 
 
 def test_a_split_never_falls_while_a_service_is_stopped(host, monkeypatch):
-    monkeypatch.setattr(runner, "POWERSHELL_COMMAND_LIMIT", 4500)
     block = [scripts.Service("stop", "ExtensionService"),
              scripts.WhileStopped(["extension", "remove", "--name", "Contoso.One"]),
              scripts.WhileStopped(["extension", "remove", "--name", "Contoso.Two"]),
              scripts.Service("start", "ExtensionService")]
     plan = [["config", "set", "guestconfiguration.enabled", "false"],
             ["config", "set", "extensions.enabled", "true"]] + block + [["config", "list", "--json"]]
+    # a limit the block fits in, the whole plan not
+    probe = runner.Runner(WindowsAction(host))
+    limit = probe._size(block, False) + 300
+    assert probe._size(plan, False) > limit
+    monkeypatch.setattr(runner, "POWERSHELL_COMMAND_LIMIT", limit)
     action = WindowsAction(host)
     runner.Runner(action).run(plan)
     assert len(action.sent) > 1

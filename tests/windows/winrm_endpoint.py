@@ -501,7 +501,9 @@ class Interpreter:
         if len(chain) != 1 or chain[0].type != "pipeline_chain":
             return None
         command = self.named(chain[0])
-        if len(command) != 1 or command[0].type != "command" or command[0].children[0].type != "command_invokation_operator":
+        if len(command) != 1 or command[0].type != "command":
+            return None
+        if command[0].children[0].type != "command_invokation_operator":
             return None
         return command[0]
 
