@@ -156,8 +156,6 @@ def test_stream_failure_and_secret(tmp_path, hosts):
     _assert_nowhere(secret, run)
 
 
-@pytest.mark.xfail(strict=True, reason="over ssh, Ansible prints a command's raw output at -vvv unless the task "
-                   "is no_log; the remote script's output carries the proxy URL the agent echoes and lists")
 def test_stream_secret_at_vvvv(tmp_path, hosts):
     """The same job at -vvvv: the job events the controller stores must not carry the proxy password."""
     secret, run = _secret_job(tmp_path, hosts, 4)

@@ -574,25 +574,32 @@ class Interpreter:
                 self.service(name.split("-")[0].lower(), service)
             return None
         if name == "Remove-Item":
+            # exactly two forms: Remove-Item -LiteralPath X -Recurse -Force (a folder and what is in it) and
+            # Remove-Item -LiteralPath $X -Force (one file)
             flags = [self.text(i) for i in items]
-            if len(items) != 4 or flags[0] != "-LiteralPath" or flags[2:] != ["-Recurse", "-Force"]:
-                self.refuse(node, "only Remove-Item -LiteralPath X -Recurse -Force is emitted")
+            recurse = len(items) == 4 and flags[0] == "-LiteralPath" and flags[2:] == ["-Recurse", "-Force"]
+            single = len(items) == 3 and flags[0] == "-LiteralPath" and flags[2] == "-Force" \
+                and self.unwrap(items[1]).type == "variable"
+            if not (recurse or single):
+                self.refuse(node, "only Remove-Item -LiteralPath X -Recurse -Force and Remove-Item -LiteralPath $X "
+                                  "-Force are emitted")
             path = self.value(items[1])
             if not isinstance(path, str) or not path:
                 self.refuse(node, "a path that is not a string")
             if self.dry:
                 return None
             local = self.host.local_path(path)
-            if os.path.isdir(local):
+            if recurse and os.path.isdir(local):
                 shutil.rmtree(local)
-            elif os.path.exists(local):
+            elif os.path.isfile(local):
                 os.unlink(local)
             else:
                 self.stderr.append("Remove-Item : Cannot find path '%s' because it does not exist.\r\n" % path)
                 self.last_ok = False
                 return None
-            self.host.drop_acls(path)
-            self.host.file_event("remove", path)
+            if recurse:
+                self.host.drop_acls(path)
+                self.host.file_event("remove", path)
             return None
         if name == "Write-Output":
             if len(items) != 1:
@@ -632,21 +639,6 @@ class Interpreter:
                 return None
             with open(local, "w", encoding="utf-8", newline="") as handle:
                 handle.write(text + "\r\n")
-            return None
-        if name == "Remove-Item":
-            # exactly: Remove-Item -LiteralPath $X -Force (a marker file)
-            flags = [self.text(i) for i in items]
-            if flags != ["-LiteralPath", flags[1], "-Force"] or self.unwrap(items[1]).type != "variable":
-                self.refuse(node, "only Remove-Item -LiteralPath $X -Force is emitted")
-            path = str(self.value(items[1]))
-            if self.dry:
-                return None
-            local = self.host.local_path(path)
-            if not os.path.isfile(local):
-                self.stderr.append("Remove-Item : Cannot find path '%s' because it does not exist.\r\n" % path)
-                self.last_ok = False
-                return None
-            os.unlink(local)
             return None
         if name == "Get-ChildItem":
             flags = [self.text(i) for i in items]
