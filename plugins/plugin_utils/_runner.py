@@ -65,6 +65,8 @@ def show_command(executable, argv, os_name):
 # short and reports success); so does OpenSSH on Windows with cmd.exe as its shell. Our PowerShell commands
 # (PowerShell -EncodedCommand <base64 of UTF-16>, about 2.7 characters per script character) stay below this.
 POWERSHELL_COMMAND_LIMIT = 8000
+
+
 def not_strings(task_args, spec):
     """A message for string options given a dictionary or a list (Ansible would pass on their repr), or None."""
     for name, option in spec.items():

@@ -335,8 +335,9 @@ def _posix_secret_files(secrets, placed=()):
     if not files and not placed:
         return []
     names = " ".join(['"$C%d"' % i for i, _s in files])
-    removal = ("rm -f %s; " % names if files else "") + ("rm -rf %s; " % " ".join(posix_quote(d) for d in placed)
-                                                        if placed else "")
+    removal = "rm -f %s; " % names if files else ""
+    if placed:
+        removal += "rm -rf %s; " % " ".join(posix_quote(d) for d in placed)
     lines = ["umask 077", "P="] + ["C%d=" % i for i, _s in files]
     lines.append("trap %s EXIT" % posix_quote(removal.rstrip("; ")))
     lines.append("trap %s HUP INT TERM" % posix_quote(removal + 'if [ -n "$P" ]; then kill "$P" 2>/dev/null; fi; '
@@ -543,8 +544,8 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
         first = len(secrets)
         forms = " + '|' + ".join("[regex]::Escape($S[%d])" % (first + 1 + i) for i in range(len(mask.json)))
         lines.append("$PJ = %s + %s + %s" % (ps_quote(_JSON_LINE + "(://)(?:"), forms, ps_quote(_PS_JSON_LAST)))
-        lines.append("$PT = %s + [regex]::Escape($S[%d]) + %s" % (ps_quote(_TEXT_LINE + "(.*?://)"), first,
-                                                                   ps_quote("@(?=[^@]*$)")))
+        lines.append("$PT = %s + [regex]::Escape($S[%d]) + %s"
+                     % (ps_quote(_TEXT_LINE + "(.*?://)"), first, ps_quote("@(?=[^@]*$)")))
         lines.append("$RS = %s" % ps_quote("${1}" + SAME_TOKEN + "@"))
     files = [(i, sec) for i, sec in enumerate(secrets) if isinstance(sec, SecretFile)]
     lines.extend(_powershell_secret_files(files))

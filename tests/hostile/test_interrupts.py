@@ -253,7 +253,7 @@ def test_windows_host_lost_in_the_middle_of_a_removal_is_repaired_by_the_next_ru
     for entry in (WIN_AMA, WIN_CUSTOM):
         fleet.add_extension(str(root), *entry, flavour="windows")
     task = {"arcguard.azcmagent.azcmagent_config": {"extensions_allowlist": ["azure_monitor_agent"],
-                                                     "remove_blocked": True}}
+                                                    "remove_blocked": True}}
 
     def play(port):
         inventory = {"all": {"hosts": {"win": dict(endpoint.host_vars(), ansible_port=port)}}}

@@ -30,8 +30,8 @@ GOOD = ("$S = @($input)\r\n$I = $env:SystemRoot + '\\System32\\icacls.exe'\r\n$D
 def test_acl_then_write_then_finally_removes(host):
     rc, out, _err = w.run_script(host, GOOD, b"content\r\n")
     assert rc == 3 and b"in" in out and b"Successfully processed 1 files" in out
-    assert [(e["op"], e["private"]) for e in events(host)] == [("mkdir", False), ("acl", True), ("write", True),
-                                                              ("remove", False)]
+    assert [(e["op"], e["private"]) for e in events(host)] == [
+        ("mkdir", False), ("acl", True), ("write", True), ("remove", False)]
     assert not os.path.exists(os.path.join(host.root, "Windows", "Temp", "x1"))
 
 
