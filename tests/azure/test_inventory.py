@@ -1,10 +1,12 @@
 """The arc inventory plugin through ansible-inventory, against the fake Azure."""
 
 import json
+import os
+import subprocess
 
 import pytest
 
-from tests.azure.conftest import (AMA_LINUX, CLIENT_ID, MDE_LINUX, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT,
+from tests.azure.conftest import (AMA_LINUX, CLIENT_ID, MDE_LINUX, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT, VENV_BIN,
                                   ansible_env, inventory, write_inventory)
 from tests.lib import fakeazure
 
@@ -294,3 +296,30 @@ def test_sdk_missing_one_clear_line_and_the_modules_keep_working(fake, tmp_path)
     proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-c", "local", "-i", "localhost,", str(play)],
                           capture_output=True, text=True, env=env, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_azure_values_are_data_never_templates(fake, tmp_path):
+    """A tag (or any value Azure sends) holding Jinja is never rendered, neither where it is used nor copied."""
+    mark = tmp_path / "rendered"
+    payload = "{{ lookup('ansible.builtin.pipe', 'touch %s') }}" % mark
+
+    def plant(state):
+        for machine in state["machines"]:
+            if machine["name"] == "web01":
+                machine["tags"] = dict(machine["tags"], note=payload, **{"{{ 7 * 7 }}": "key"})
+    fake.update_state(plant)
+    path = write_inventory(tmp_path / "fleet.arc.yml", subscriptions=[SUB_A])
+    proc, listed = inventory(fake, path, "--list")
+    assert proc.returncode == 0, proc.stderr
+    web = hostvars(listed)["web01"]
+    assert web["arc_name"] == "web01" and web["arc_tags"]["note"] == payload
+    play = tmp_path / "show.yml"
+    play.write_text(json.dumps([{"hosts": "web01", "gather_facts": False, "tasks": [
+        {"name": "use the tags", "ansible.builtin.debug": {"msg": "{{ arc_tags.note }} {{ arc_tags | to_json }}"}},
+        {"name": "compose with them", "ansible.builtin.set_fact": {"copied": "{{ arc_tags }}"}},
+        {"name": "and again", "ansible.builtin.debug": {"msg": "{{ copied.note }}"}}]}]))
+    run = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", str(path), str(play)],
+                         capture_output=True, text=True, env=ansible_env(fake), timeout=300, check=False)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert not mark.exists(), "a value from Azure was rendered as a template"
+    assert "lookup('ansible.builtin.pipe'" in run.stdout and "{{ 7 * 7 }}" in run.stdout
