@@ -33,6 +33,7 @@ class ActionModule(ActionBase):
         del tmp
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
         runner = Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
+        runner.stdin_fallback = runner.family != "powershell"  # POSIX: the --config file can be copied instead
         runner.secrets.extend(connect.secret_values(args))
         commands = []
         try:

@@ -134,6 +134,9 @@ class Runner:
         self.resolved_executable = executable
         self.list_argv = list(LIST_ARGV)  # without --json for agents that lack it
         self.secrets = []  # every secret value this task gave or the agent showed, for scrub()
+        # True: a script stopped for want of standard input comes back to the caller (which has another channel)
+        # instead of failing the task
+        self.stdin_fallback = False
         self.marker = None  # a _scripts.Marker: scripts check for (and service stops leave) the stop marker
         # how the target recognises the proxy the task asks for in the agent's filtered output (see expect_proxy)
         self.mask = scripts.NO_MASK
@@ -269,8 +272,9 @@ class Runner:
         res = self.action._low_level_execute_command(
             cmd, sudoable=self.family != "powershell", in_data=data.encode("utf-8") if data is not None else None)
         out = scripts.ScriptResult(res.get("rc"), res.get("stdout", ""), res.get("stderr", ""))
-        if out.no_stdin:
-            raise AgentError(_NO_STDIN % "the remote command was given a terminal instead", rc=out.rc)
+        if out.no_stdin and not self.stdin_fallback:
+            raise AgentError(_NO_STDIN % "the remote command was given a terminal, or no standard input at all, "
+                             "instead", rc=out.rc)
         if out.no_awk:
             raise AgentError("awk was not found on the target: the remote command needs it to keep credentials out "
                              "of the agent's output; nothing was run", rc=out.rc)

@@ -399,6 +399,13 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
         lines.append("IFS= read -r S%d || true" % index)
     for index, _line in enumerate(masked):
         lines.append("IFS= read -r M%d || true" % index)
+    # a connection that drops standard input (containers.podman runs the command without it) leaves these empty:
+    # stop before anything runs rather than pass an empty value on (a secret file checks its own value below)
+    empty = ['[ -z "$S%d" ]' % i for i, sec in enumerate(secrets) if sec.value and not isinstance(sec, SecretFile)]
+    empty += ['[ -z "$M%d" ]' % i for i, line in enumerate(masked) if line]
+    if empty:
+        lines.append("if %s; then echo %s; exit %d; fi" % (" || ".join(empty), posix_quote(MARK + "nostdin"),
+                                                        NOSTDIN_RC))
     env = ""
     if masked:
         env = "AGT=\"$M0\" AGN=%d %s" % (len(masked) - 1, " ".join(

@@ -45,6 +45,23 @@ def test_a_terminal_instead_of_standard_input_fails_at_once_on_the_target(tmp_pa
     assert result.no_stdin and not result.steps
 
 
+@pytest.mark.parametrize("stdin", [b"", b"\n\n\n"], ids=["closed", "empty lines"])
+def test_standard_input_dropped_by_the_connection_stops_before_anything_runs(tmp_path, stdin):
+    """A connection that runs the command without our data (containers.podman does) must never set an empty proxy."""
+    agent = fast_agent(tmp_path)
+    log = tmp_path / "ran"
+    with open(agent, "w") as handle:
+        handle.write("#!/bin/sh\necho \"$@\" >> %s\necho ok\n" % log)
+    steps = [["config", "set", "proxy.url", Secret("http://u:p@h:1")]]
+    mask = scripts.Mask("u:p")
+    script = scripts.posix_script(steps, executable=agent, mask=mask)
+    proc = subprocess.run(["/bin/sh", "-c", script], input=stdin, capture_output=True, timeout=20, check=False)
+    assert proc.returncode == scripts.NOSTDIN_RC
+    result = scripts.ScriptResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+    assert result.no_stdin and not result.steps
+    assert not log.exists(), "the agent ran without the value that should have come on standard input"
+
+
 def _local_become_with_password(target, pipelining):
     action = target.action("azcmagent_config")
     connection = action._connection

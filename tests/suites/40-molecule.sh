@@ -9,6 +9,8 @@ cd "$ROOT"
 status=0
 for scenario in molecule/*/; do
   name=$(basename "$scenario")
+  # molecule/onboarding needs the stand-in's .deb and a generated secret: suite 24-onboarding runs it
+  [ "$name" = onboarding ] && continue
   echo "--- molecule test -s $name"
   if molecule test -s "$name"; then echo "molecule $name: ok"; else echo "molecule $name: FAILED"; status=1; fi
 done
