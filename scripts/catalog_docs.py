@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write docs/extensions.md, the extension catalog page, from the catalog itself
 (plugins/plugin_utils/_catalog.py and _profiles.py), so that the page cannot drift from the code.
 

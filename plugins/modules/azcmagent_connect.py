@@ -25,7 +25,7 @@ description:
   - After connecting, a read back (in the same remote command) verifies that the agent shows C(Connected) and the
     requested resource. Failures carry the exit code, the C(AZCM) code and what to do.
   - Apply local settings (M(arcguard.azcmagent.azcmagent_config)) before connecting, so that Azure never sees the
-    machine unprotected; the role M(arcguard.azcmagent.onboard) does it in that order.
+    machine unprotected; the role P(arcguard.azcmagent.onboard#role) does it in that order.
   - Runs on the controller and needs no Python on the target (Linux through C(/bin/sh), Windows through
     PowerShell).
 author:

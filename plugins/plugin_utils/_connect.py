@@ -146,6 +146,11 @@ def _plain_argument(name, value, os_name):
                           "does not pass such arguments to native programs intact" % name)
 
 
+
+def _tag_word(text):
+    """A tag name or value as --tags takes it: single-quoted where it holds white space."""
+    return "'%s'" % text if (" " in text or "\t" in text) else text
+
 def tags_argument(tags, os_name="linux"):
     """The ``--tags`` value: ``Name=Value,Other='with spaces'``, or None. Refuses what the format cannot carry."""
     if not tags:
@@ -166,8 +171,7 @@ def tags_argument(tags, os_name="linux"):
             raise OptionError("tags: a tag name cannot be empty")
         if len(key) > 512 or len(value) > 256:
             raise OptionError("tags: Azure takes tag names up to 512 and values up to 256 characters (%r)" % key)
-        quote = (lambda t: "'%s'" % t if (" " in t or "\t" in t) else t)
-        parts.append("%s=%s" % (quote(key), quote(value)))
+        parts.append("%s=%s" % (_tag_word(key), _tag_word(value)))
     text = ",".join(parts)
     if os_name == "windows" and text.endswith("\\"):
         raise OptionError("tags: the last tag value cannot end with a backslash on Windows")

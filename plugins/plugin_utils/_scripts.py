@@ -404,8 +404,8 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
     empty = ['[ -z "$S%d" ]' % i for i, sec in enumerate(secrets) if sec.value and not isinstance(sec, SecretFile)]
     empty += ['[ -z "$M%d" ]' % i for i, line in enumerate(masked) if line]
     if empty:
-        lines.append("if %s; then echo %s; exit %d; fi" % (" || ".join(empty), posix_quote(MARK + "nostdin"),
-                                                        NOSTDIN_RC))
+        lines.append("if %s; then echo %s; exit %d; fi"
+                     % (" || ".join(empty), posix_quote(MARK + "nostdin"), NOSTDIN_RC))
     env = ""
     if masked:
         env = "AGT=\"$M0\" AGN=%d %s" % (len(masked) - 1, " ".join(

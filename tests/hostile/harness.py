@@ -152,8 +152,8 @@ def encodings(secret):
     """The forms in which a secret could show up in output: as is, URL-encoded, JSON-, repr-, XML-escaped, and each
     of those escaped once more (Ansible prints remote output as a repr of bytes, inside JSON, ...)."""
     forms = set()
-    for base in {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
-                 urllib.parse.quote_plus(secret)}:
+    for base in (secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
+                 urllib.parse.quote_plus(secret)):
         for once in _escapes(base):
             forms |= _escapes(once)
     return {f for f in forms if len(f) >= 6}

@@ -20,7 +20,6 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
-from tests.lib import fleet
 
 Target = logic_env.target_class()
 HAS_ALLOW_EMPTY = "allow_empty_allowlist" in __import__(
@@ -50,7 +49,7 @@ def start_states(draw):
         "guestconfiguration.enabled": draw(st.booleans()),
         "extensions.enabled": draw(st.booleans()),
     }
-    installed = [n for n in names(flavour, draw(st.lists(st.sampled_from(ALIASES[:4]), max_size=3, unique=True)))]
+    installed = list(names(flavour, draw(st.lists(st.sampled_from(ALIASES[:4]), max_size=3, unique=True))))
     return flavour, {"variants": variants}, state, installed
 
 

@@ -21,7 +21,7 @@ import subprocess
 import sys
 import time
 
-from tests.hostile import logic_env
+from tests.hostile import logic_env  # noqa: F401  pylint: disable=unused-import
 import pytest
 
 from tests.integration.playbook import VENV_BIN, env

@@ -36,7 +36,7 @@ def info_result(draw):
     if kind == "failed":
         return {"failed": True, "msg": draw(TEXT)}
     agent = {"installed": kind != "no_agent", "version": draw(VALUE), "status": draw(VALUE)}
-    out = {"agent": agent, "blocked_installed": [{"name": draw(TEXT)} for _ in range(draw(st.integers(0, 2)))]}
+    out = {"agent": agent, "blocked_installed": [{"name": draw(TEXT)} for _index in range(draw(st.integers(0, 2)))]}
     if kind == "errors":
         out["errors"] = draw(st.lists(TEXT, min_size=1, max_size=2))
     return out
@@ -47,7 +47,7 @@ def fleets(draw):
     hosts = {}
     for name in draw(st.lists(TEXT, min_size=1, max_size=5, unique=True)):
         check = {"changes": [{"property": draw(TEXT), "before": draw(VALUE), "after": draw(VALUE)}
-                             for _ in range(draw(st.integers(0, 3)))],
+                             for _index in range(draw(st.integers(0, 3)))],
                  "notes": draw(st.lists(TEXT, max_size=2))}
         if draw(st.booleans()):
             check = {"failed": True, "msg": draw(TEXT)}

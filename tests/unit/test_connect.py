@@ -288,7 +288,7 @@ def test_posix_file_removed_on_sigterm(tmp_path):
     proc = subprocess.Popen(["/bin/sh", "-c", script], stdin=subprocess.PIPE, env=dict(os.environ, TMPDIR=str(tmp_path)))
     proc.stdin.write(scripts.stdin_data(steps).encode())
     proc.stdin.close()
-    for _ in range(100):
+    for _attempt in range(100):
         if os.path.exists(tmp_path / "path") and open(tmp_path / "path").read().strip():
             break
         time.sleep(0.05)
