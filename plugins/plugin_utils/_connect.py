@@ -146,10 +146,10 @@ def _plain_argument(name, value, os_name):
                           "does not pass such arguments to native programs intact" % name)
 
 
-
 def _tag_word(text):
     """A tag name or value as --tags takes it: single-quoted where it holds white space."""
     return "'%s'" % text if (" " in text or "\t" in text) else text
+
 
 def tags_argument(tags, os_name="linux"):
     """The ``--tags`` value: ``Name=Value,Other='with spaces'``, or None. Refuses what the format cannot carry."""

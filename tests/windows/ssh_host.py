@@ -11,7 +11,8 @@ import os
 import shlex
 import sys
 
-from tests.lib.sshd import Sshd, unavailable  # noqa: F401  pylint: disable=unused-import (used by the tests)
+# unavailable is imported by the tests from here
+from tests.lib.sshd import Sshd, unavailable  # noqa: F401  pylint: disable=unused-import
 from tests.windows.winrm_endpoint import install_agent
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
