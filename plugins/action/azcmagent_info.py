@@ -5,53 +5,38 @@
 
 from __future__ import annotations
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as info
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import INFO_SPEC
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import LIST_ARGV, AgentError, Runner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import LIST_ARGV, AgentError
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._scripts import Listing
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url, scrub
 
 
-class ActionModule(ActionBase):
-
-    TRANSFERS_FILES = False
-    _requires_connection = True
-    _supports_check_mode = True
-    _supports_async = False
+class ActionModule(Action):
 
     ARGUMENT_SPEC = INFO_SPEC
 
     STEPS = (["version"], ["show", "--json"], list(LIST_ARGV), ["config", "info", "--json"])
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+    def act(self, args, task_vars):
         if args["timeout"] is not None and args["timeout"] < 0:
-            result.update(failed=True, changed=False, msg="timeout must be 0 (no limit) or more seconds")
-            return result
-        runner = Runner(self, executable=args.get("executable"), timeout=args["timeout"] or None)
+            return dict(failed=True, changed=False, msg="timeout must be 0 (no limit) or more seconds")
         try:
-            runner.check_path("executable", args.get("executable"))
-            runner.check_path("extensions_path", args.get("extensions_path"))
+            runner = self.runner(args)
             out = runner.run(list(self.STEPS) + [Listing(args.get("extensions_path"))], keep_going=True)
         except AgentError as exc:
-            result.update(failed=True, changed=False, msg=exc.msg, **exc.details)
-            return result
+            return dict(failed=True, changed=False, msg=exc.msg, **exc.details)
         data = {"changed": False, "os": runner.os, "errors": []}
         if out.missing:
             data.update(agent={"installed": False, "version": None, "status": None}, config={}, effective={},
                         supported_properties=[], installed_extensions=[], blocked_installed=[])
-            result.update(data)
-            return result
+            return data
         steps = {n: out.step(n) for n in range(1, 6)}
         if all(s is None for s in steps.values()):
             err = AgentError("the agent could not be read", rc=out.rc, stdout=out.stdout, stderr=out.stderr)
-            result.update(failed=True, msg=err.msg, **err.details)
-            return result
+            return dict(failed=True, msg=err.msg, **err.details)
         agent = info.agent_facts(self._ok(steps[1]), self._ok(steps[2]))
         agent["executable"] = runner.resolved_executable
         config = {}
@@ -81,8 +66,7 @@ class ActionModule(ActionBase):
         data.update(agent=agent, config=config, effective=info.effective(config) if config else {},
                     supported_properties=supported, installed_extensions=installed,
                     blocked_installed=info.blocked_installed(installed, config) if config else [])
-        result.update(scrub(data, runner.secrets))
-        return result
+        return scrub(data, runner.secrets)
 
     @staticmethod
     def _ok(step):

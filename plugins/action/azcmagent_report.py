@@ -8,18 +8,14 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report as report
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
 
 
-class ActionModule(ActionBase):
+class ActionModule(Action):
 
-    TRANSFERS_FILES = False
     _requires_connection = False
-    _supports_check_mode = True
-    _supports_async = False
 
     ARGUMENT_SPEC = dict(
         dest=dict(type="path", required=True),
@@ -37,11 +33,9 @@ class ActionModule(ActionBase):
         resource_id_var=dict(type="str", default="arc_resource_id"),
     )
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
-        hostvars = (task_vars or {}).get("hostvars", {})
+    def act(self, args, task_vars):
+        result = {}
+        hostvars = task_vars.get("hostvars", {})
         hosts = {}
         for name in args["hosts"]:
             try:
@@ -53,7 +47,7 @@ class ActionModule(ActionBase):
                            host.get(args["check_var"]) if hasattr(host, "get") else None)
         azure = None
         if args["source"] != "host":
-            azure = self._azure(args, hostvars, task_vars or {})
+            azure = self._azure(args, hostvars, task_vars)
         built = report.build(hosts, profile=args.get("profile"), azure=azure)
         dest = args["dest"]
         writers = {"json": ("report.json", report.to_json), "xml": ("report.xml", report.to_junit),

@@ -56,3 +56,14 @@ attributes:
     description: Runs on the controller.
     platforms: [posix]
 """
+
+    # The diff and idempotence of a module that only reads and reports (it documents its own check_mode).
+    READ_ONLY_ATTRIBUTES = r"""
+attributes:
+  diff_mode:
+    support: none
+    description: Nothing to compare.
+  idempotent:
+    support: full
+    description: Reports nothing as changed.
+"""

@@ -27,74 +27,37 @@ requirements:
 extends_documentation_fragment:
   - constructed
   - inventory_cache
+  - arcguard.azcmagent.azure
+  - arcguard.azcmagent.azure.filters
 options:
   plugin:
     description: Marks the file as an inventory source for this plugin.
     type: str
     required: true
     choices: [arcguard.azcmagent.arc]
-  subscriptions:
-    description:
-      - Subscription IDs to query. With O(management_groups) also empty, every subscription the identity can read.
-    type: list
-    elements: str
-    default: []
-  management_groups:
-    description: Management group names to query (all their subscriptions).
-    type: list
-    elements: str
-    default: []
   auth_source:
-    description:
-      - How to sign in to Azure.
-      - V(auto) is azure-identity's default chain (environment, workload identity, managed identity, Azure CLI
-        login), or a client secret when O(secret) is set.
-      - V(env) reads C(AZURE_TENANT_ID), C(AZURE_CLIENT_ID) and C(AZURE_CLIENT_SECRET) or
-        C(AZURE_CLIENT_CERTIFICATE_PATH).
-      - V(cli) uses the Azure CLI's login; V(msi) a managed identity (user-assigned with O(client_id)).
-    type: str
-    choices: [auto, env, cli, msi]
     default: auto
     env:
       - name: ANSIBLE_AZURE_AUTH_SOURCE
   client_id:
-    description: Application (client) ID of a service principal, or of a user-assigned managed identity with V(msi).
-    type: str
     env:
       - name: AZURE_CLIENT_ID
   secret:
-    description:
-      - Client secret of the service principal (with O(client_id) and O(tenant)). Never displayed or cached.
-    type: str
     env:
       - name: AZURE_SECRET
       - name: AZURE_CLIENT_SECRET
   tenant:
-    description: Tenant (directory) ID.
-    type: str
     env:
       - name: AZURE_TENANT
       - name: AZURE_TENANT_ID
   cloud:
-    description: The Azure cloud. O(arm_endpoint) and O(authority_host) override its endpoints.
-    type: str
-    choices: [AzureCloud, AzureUSGovernment, AzureChinaCloud]
     default: AzureCloud
     env:
       - name: AZURE_CLOUD_ENVIRONMENT
   arm_endpoint:
-    description:
-      - Azure Resource Manager endpoint of a custom cloud (Azure Stack Hub, an air-gapped cloud), an https URL.
-        The token is requested for C(<arm_endpoint>/.default).
-    type: str
     env:
       - name: AZURE_ARM_ENDPOINT
   authority_host:
-    description:
-      - Microsoft Entra ID authority of a custom cloud, an https URL. For a host that MSAL does not know, its
-        instance discovery (a call to the public cloud) is turned off. TLS verification stays on; the CA bundle
-        comes from C(REQUESTS_CA_BUNDLE) or C(SSL_CERT_FILE).
-    type: str
     env:
       - name: AZURE_AUTHORITY_HOST
   hostnames:
@@ -104,21 +67,6 @@ options:
     type: list
     elements: str
     default: [machineFqdn, dnsFqdn, name]
-  include_statuses:
-    description: Only machines with one of these statuses (as Azure spells them, case-insensitive); empty is all.
-    type: list
-    elements: str
-    default: []
-  include_os:
-    description: Only machines of these OS types; empty is all.
-    type: list
-    elements: str
-    choices: [linux, windows]
-    default: []
-  tags:
-    description: Only machines with all of these tags; a null value only requires the tag to exist.
-    type: dict
-    default: {}
 """
 
 EXAMPLES = r"""

@@ -21,65 +21,16 @@ requirements:
 author:
   - arcguard maintainers (@arcguard)
 options:
-  subscriptions:
-    description: Subscription IDs; with O(management_groups) also empty, everything the identity can read.
-    type: list
-    elements: str
-    default: []
-  management_groups:
-    description: Management group names.
-    type: list
-    elements: str
-    default: []
-  auth_source:
-    description:
-      - V(auto) (azure-identity's default chain, or the client secret when O(secret) is set), V(env), V(cli) or
-        V(msi). Default from C(ANSIBLE_AZURE_AUTH_SOURCE), else V(auto).
-    type: str
-    choices: [auto, env, cli, msi]
-  client_id:
-    description: Service principal (or user-assigned managed identity) client ID. Default from C(AZURE_CLIENT_ID).
-    type: str
-  secret:
-    description: Client secret. Default from C(AZURE_SECRET) or C(AZURE_CLIENT_SECRET). Never returned or logged.
-    type: str
-  tenant:
-    description: Tenant ID. Default from C(AZURE_TENANT) or C(AZURE_TENANT_ID).
-    type: str
-  cloud:
-    description: The Azure cloud. Default from C(AZURE_CLOUD_ENVIRONMENT), else V(AzureCloud).
-    type: str
-    choices: [AzureCloud, AzureUSGovernment, AzureChinaCloud]
-  arm_endpoint:
-    description: Resource Manager endpoint of a custom cloud (https). Default from C(AZURE_ARM_ENDPOINT).
-    type: str
-  authority_host:
-    description:
-      - Entra ID authority of a custom cloud (https); instance discovery is then turned off. Default from
-        C(AZURE_AUTHORITY_HOST).
-    type: str
-  include_statuses:
-    description: Only machines with these statuses (case-insensitive); empty is all.
-    type: list
-    elements: str
-    default: []
-  include_os:
-    description: Only machines of these OS types; empty is all.
-    type: list
-    elements: str
-    choices: [linux, windows]
-    default: []
-  tags:
-    description: Only machines with all these tags; a null value only requires the tag.
-    type: dict
-    default: {}
   names:
     description: Only machines with these resource names (case-insensitive); empty is all.
     type: list
     elements: str
     default: []
 extends_documentation_fragment:
+  - arcguard.azcmagent.azure
+  - arcguard.azcmagent.azure.filters
   - arcguard.azcmagent.azcmagent.controller_attributes
+  - arcguard.azcmagent.azcmagent.read_only_attributes
 attributes:
   action:
     support: full
@@ -87,12 +38,6 @@ attributes:
   check_mode:
     support: full
     description: Only reads.
-  diff_mode:
-    support: none
-    description: Nothing to compare.
-  idempotent:
-    support: full
-    description: Reports nothing as changed.
 seealso:
   - plugin: arcguard.azcmagent.arc
     plugin_type: inventory

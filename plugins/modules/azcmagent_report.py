@@ -89,6 +89,7 @@ options:
     version_added: 0.1.0
 extends_documentation_fragment:
   - arcguard.azcmagent.azcmagent.controller_attributes
+  - arcguard.azcmagent.azcmagent.read_only_attributes
 attributes:
   action:
     support: full
@@ -96,12 +97,6 @@ attributes:
   check_mode:
     support: full
     description: Writes the reports in check mode too; it changes nothing on the hosts.
-  diff_mode:
-    support: none
-    description: Nothing to compare.
-  idempotent:
-    support: full
-    description: Reports nothing as changed.
 seealso:
   - module: arcguard.azcmagent.azcmagent_info
 """

@@ -110,20 +110,13 @@ def _os_type(props):
     return text.lower() if text else None
 
 
-def _resource_group(rid, row):
+def _id_part(rid, segment, row, key):
+    """The name after ``segment`` (``resourcegroups``, ``subscriptions``) in the resource ID, else the row's ``key``."""
     parts = str(rid or "").split("/")
     for index, part in enumerate(parts[:-1]):
-        if part.lower() == "resourcegroups":
+        if part.lower() == segment:
             return parts[index + 1]
-    return _text(_get(row, "resourceGroup"))
-
-
-def _subscription(rid, row):
-    parts = str(rid or "").split("/")
-    for index, part in enumerate(parts[:-1]):
-        if part.lower() == "subscriptions":
-            return parts[index + 1]
-    return _text(_get(row, "subscriptionId"))
+    return _text(_get(row, key))
 
 
 def normalise_row(row, warnings=None):
@@ -139,8 +132,8 @@ def normalise_row(row, warnings=None):
     return {
         "name": name,
         "resource_id": rid,
-        "subscription_id": _subscription(rid, row),
-        "resource_group": _resource_group(rid, row),
+        "subscription_id": _id_part(rid, "subscriptions", row, "subscriptionId"),
+        "resource_group": _id_part(rid, "resourcegroups", row, "resourceGroup"),
         "location": _text(_get(row, "location")),
         "tags": dict(tags) if isinstance(tags, dict) else {},
         "status": _text(_get(props, "status")),

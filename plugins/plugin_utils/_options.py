@@ -10,12 +10,15 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
   with the module's own defaults.
 - ``CONFIG_SPEC``: the argument spec of azcmagent_config (also what ``_profiles.resolve`` checks a
   profile's options with); ``INFO_SPEC``: that of azcmagent_info.
+- ``MACHINE_INFO_SPEC``: that of arc_machine_info, its sign-in and filter options read from
+  ``plugins/doc_fragments/azure.py`` (which the arc inventory plugin documents its options with).
 """
 
 from __future__ import annotations
 
 import yaml
 
+from ansible_collections.arcguard.azcmagent.plugins.doc_fragments import azure as azure_docs
 from ansible_collections.arcguard.azcmagent.plugins.doc_fragments.azcmagent import ModuleDocFragment
 
 # the keys of a documented option that are also argument spec keys
@@ -66,3 +69,10 @@ CONFIG_SPEC = dict(
 )
 
 INFO_SPEC = shared_spec(timeout=120)
+
+MACHINE_INFO_SPEC = dict(
+    **spec_from_doc(yaml.safe_load(azure_docs.ModuleDocFragment.FILTERS)["options"]),
+    **spec_from_doc(yaml.safe_load(azure_docs.ModuleDocFragment.DOCUMENTATION)["options"]),
+    names=dict(type="list", elements="str", default=[]),
+)
+MACHINE_INFO_SPEC["secret"]["no_log"] = True

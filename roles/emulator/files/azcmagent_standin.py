@@ -505,14 +505,8 @@ class Agent:
             raise Fail(23, "--add and --remove cannot be used together")
         if (opts["add"] or opts["remove"]) and kind not in LIST_TYPES:
             raise Fail(23, "--add and --remove can only be used with list properties")
-        handle = self.lock()
-        try:
-            state = self.read_state()
-            self.monitor_guard(state, name)
-            if self.fault_applies("fail_set", name):
-                spec = self.faults["fail_set"]
-                rc = int(spec.get("rc", 69)) if isinstance(spec, dict) else 69
-                raise Fail(rc, "failed to set %s (injected fault)" % name)
+
+        def change(state):
             value = self.parse_value(name, text, state)
             old = self.value(state, name)
             if kind in LIST_TYPES:
@@ -528,22 +522,30 @@ class Agent:
             if value != old or self.version < (1, 62, 0, 0):
                 state[name] = value
                 self.write_state(state)
-        finally:
-            if handle:
-                handle.close()
+            return value
+        value = self.change_property(name, "set", change)
         shown = ",".join(str(v) for v in value) if isinstance(value, list) else self.fmt_text(name, value)
-        message = "Config property %s set to value %s" % (name, shown)
-        if opts["json"]:
-            self.say(json.dumps({"status": "success", "message": message} if self.variants.get("set_json") == "status"
-                                else {"message": message}))
-        else:
-            self.say(message)
+        if self.say_changed("Config property %s set to value %s" % (name, shown), opts):
             service = PROPERTY_SERVICE.get(name)
             if service:
                 self.say("INFO    Updating service configuration: %s" % SERVICE_TITLES[service])
         return 0
 
     def config_clear(self, name, opts):
+
+        def change(state):
+            old = self.value(state, name)
+            if name in state or self.version < (1, 62, 0, 0):
+                state.pop(name, None)
+                self.write_state(state)
+            return old
+        old = self.change_property(name, "clear", change)
+        # INVENTED text: the real message is not published; it names the previous value.
+        self.say_changed("Config property %s cleared (previous value: %s)" % (name, self.fmt_text(name, old)), opts)
+        return 0
+
+    def change_property(self, name, verb, change):
+        """``change(state)`` under the state lock, after the monitor-mode guard and the fail_set fault; its result."""
         handle = self.lock()
         try:
             state = self.read_state()
@@ -551,22 +553,20 @@ class Agent:
             if self.fault_applies("fail_set", name):
                 spec = self.faults["fail_set"]
                 rc = int(spec.get("rc", 69)) if isinstance(spec, dict) else 69
-                raise Fail(rc, "failed to clear %s (injected fault)" % name)
-            old = self.value(state, name)
-            if name in state or self.version < (1, 62, 0, 0):
-                state.pop(name, None)
-                self.write_state(state)
+                raise Fail(rc, "failed to %s %s (injected fault)" % (verb, name))
+            return change(state)
         finally:
             if handle:
                 handle.close()
-        # INVENTED text: the real message is not published; it names the previous value.
-        message = "Config property %s cleared (previous value: %s)" % (name, self.fmt_text(name, old))
+
+    def say_changed(self, message, opts):
+        """The message of a set or clear, as JSON with --json (False) or as text (True)."""
         if opts["json"]:
             self.say(json.dumps({"status": "success", "message": message} if self.variants.get("set_json") == "status"
                                 else {"message": message}))
-        else:
-            self.say(message)
-        return 0
+            return False
+        self.say(message)
+        return True
 
     def installed_extensions(self):
         base = self.extensions_dir()
@@ -908,6 +908,15 @@ class Connection:
         return code
 
     # ------------------------------------------------------------ inputs
+    def elevated_inputs(self, command, argv, log_extra):
+        """``inputs`` of connect or disconnect, which need root (Administrator); None after printing --help."""
+        self.agent.require_elevated()
+        opts = self.inputs(command, argv, log_extra)
+        if opts.get("help"):
+            self.agent.say("Usage:\n  azcmagent %s [flags]" % command)
+            return None
+        return opts
+
     def inputs(self, command, argv, log_extra):
         flags, positional = parse_connection_args(command, argv)
         if positional[1:] if positional and positional[0] == command else positional:
@@ -1020,10 +1029,8 @@ class Connection:
     # ------------------------------------------------------------ commands
     def connect(self, argv, log_extra):
         agent = self.agent
-        agent.require_elevated()
-        opts = self.inputs("connect", argv, log_extra)
-        if opts.get("help"):
-            agent.say("Usage:\n  azcmagent connect [flags]")
+        opts = self.elevated_inputs("connect", argv, log_extra)
+        if opts is None:
             return 0
         missing = [f for f in ("subscription-id", "resource-group", "location") if not opts.get(f)]
         if missing:
@@ -1107,10 +1114,8 @@ class Connection:
 
     def disconnect(self, argv, log_extra):
         agent = self.agent
-        agent.require_elevated()
-        opts = self.inputs("disconnect", argv, log_extra)
-        if opts.get("help"):
-            agent.say("Usage:\n  azcmagent disconnect [flags]")
+        opts = self.elevated_inputs("disconnect", argv, log_extra)
+        if opts is None:
             return 0
         handle = agent.lock()
         try:

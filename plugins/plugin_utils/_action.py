@@ -1,0 +1,56 @@
+# -*- coding: utf-8 -*-
+# Copyright: contributors to arcguard.azcmagent
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every action plugin of the collection shares: the flags, the argument check, the runner.
+
+Internal to arcguard.azcmagent: not a public API, may change without notice.
+
+An action plugin subclasses ``Action``, sets ``ARGUMENT_SPEC`` and implements ``act(args, task_vars)``, which
+returns what goes into the task result (already scrubbed of secrets). ``run`` validates the arguments
+first; ``refuse(task_args)`` may turn raw arguments down before that (azcmagent_config refuses a string
+option given a list).
+"""
+
+from __future__ import annotations
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import Runner
+
+
+class Action(ActionBase):
+    """An action plugin of arcguard.azcmagent (targets a host unless ``_requires_connection`` is False)."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = True
+    _supports_check_mode = True
+    _supports_async = False
+
+    ARGUMENT_SPEC: dict = {}
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        refused = self.refuse(self._task.args)
+        if refused:
+            result.update(failed=True, changed=False, msg=refused)
+            return result
+        _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
+        result.update(self.act(args, task_vars or {}))
+        return result
+
+    def refuse(self, task_args):  # pylint: disable=unused-argument
+        """A message refusing the raw task arguments before validation, or None."""
+        return None
+
+    def act(self, args, task_vars):
+        """The task's result from the validated ``args``."""
+        raise NotImplementedError
+
+    def runner(self, options, paths=("executable", "extensions_path")):
+        """A Runner for ``options`` (executable, timeout); refuses the ``paths`` options the target would not
+        find as given, before anything runs (raises AgentError)."""
+        runner = Runner(self, executable=options.get("executable"), timeout=options["timeout"] or None)
+        for name in paths:
+            runner.check_path(name, options.get(name))
+        return runner
