@@ -36,15 +36,8 @@ class ActionModule(Action):
     def act(self, args, task_vars):
         result = {}
         hostvars = task_vars.get("hostvars", {})
-        hosts = {}
-        for name in args["hosts"]:
-            try:
-                host = hostvars[name]
-            except KeyError:
-                host = {}
-            hosts[name] = (host.get(args["profile_var"]) if hasattr(host, "get") else None,
-                           host.get(args["info_var"]) if hasattr(host, "get") else None,
-                           host.get(args["check_var"]) if hasattr(host, "get") else None)
+        hosts = {name: tuple(_host_var(hostvars, name, args[var]) for var in ("profile_var", "info_var", "check_var"))
+                 for name in args["hosts"]}
         azure = None
         if args["source"] != "host":
             azure = self._azure(args, hostvars, task_vars)
@@ -77,11 +70,7 @@ class ActionModule(Action):
         machines = args["azure_machines"]
 
         def host_var(name, var):
-            try:
-                host = hostvars[name]
-            except KeyError:
-                return None
-            return host.get(var) if hasattr(host, "get") else None
+            return _host_var(hostvars, name, var)
         play = {name: host_var(name, args["resource_id_var"]) for name in args["hosts"]}
         matched, _rest = arcmachine.match(play, machines)
         everyone = args.get("inventory_hosts")
@@ -98,3 +87,12 @@ class ActionModule(Action):
                 options[name]["profile"] = host_var(name, args["profile_var"])
         return {"source": args["source"], "machines": matched, "options": options,
                 "not_in_inventory": [m.get("name") for m in rest]}
+
+
+def _host_var(hostvars, name, var):
+    """A variable of an inventory host, None when the host or the variable is unknown."""
+    try:
+        host = hostvars[name]
+    except KeyError:
+        return None
+    return host.get(var) if hasattr(host, "get") else None
