@@ -25,6 +25,13 @@ class ActionModule(Action):
 
     ARGUMENT_SPEC = MACHINE_INFO_SPEC
 
+    def refuse(self, task_args):
+        tags = task_args.get("tags")
+        if tags is not None and not isinstance(tags, (dict, str)):
+            return "tags must be a dictionary of tag names and values (null: the tag only has to exist), got %s" \
+                % type(tags).__name__.replace("_AnsibleTagged", "").lower()
+        return None
+
     def act(self, args, task_vars):
         options = azure.with_environment({k: args.get(k) for k in azure.OPTION_NAMES})
         secret = options.get("secret") or ""
@@ -35,6 +42,7 @@ class ActionModule(Action):
         picked = [m for m in machines if arcmachine.matches(m, args["include_statuses"], args["include_os"],
                                                             args["tags"], args["names"])]
         result = dict(changed=False, machines=picked)
+        warnings = [w for w in [azure.status_warning(args["include_statuses"])] if w] + warnings
         if warnings:
             result["warnings"] = [_scrub(w, secret) for w in warnings]
         return result

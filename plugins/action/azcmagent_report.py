@@ -91,8 +91,8 @@ class ActionModule(Action):
 
 def _host_var(hostvars, name, var):
     """A variable of an inventory host, None when the host or the variable is unknown."""
-    try:
-        host = hostvars[name]
-    except KeyError:
+    # Ansible's hostvars answers an unknown name with an undefined value that fails when used: ask first
+    if name not in hostvars:
         return None
+    host = hostvars[name]
     return host.get(var) if hasattr(host, "get") else None

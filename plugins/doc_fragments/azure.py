@@ -71,7 +71,9 @@ options:
 options:
   subscriptions:
     description:
-      - Subscription IDs to query. With O(management_groups) also empty, every subscription the identity can read.
+      - Subscription IDs (GUIDs, not subscription names) to query. With O(management_groups) also empty, every
+        subscription the identity can read.
+      - Anything that is not a GUID is refused before Azure is asked.
     type: list
     elements: str
     default: []
@@ -81,7 +83,10 @@ options:
     elements: str
     default: []
   include_statuses:
-    description: Only machines with one of these statuses (as Azure spells them, case-insensitive); empty is all.
+    description:
+      - Only machines with one of these statuses (as Azure spells them, case-insensitive); empty is all.
+      - Azure gives C(Connected), C(Disconnected), C(Error), C(AwaitingConnection) and C(Expired). Another value
+        is kept (Azure's list may grow) with a warning, since it likely matches no machine.
     type: list
     elements: str
     default: []

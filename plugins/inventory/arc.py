@@ -187,6 +187,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _populate(self, machines):
         statuses = self.get_option("include_statuses") or []
+        if azure.status_warning(statuses):
+            display.warning(azure.status_warning(statuses))
         os_types = [o.lower() for o in self.get_option("include_os") or []]
         tags = self.get_option("tags") or {}
         strict = self.get_option("strict")

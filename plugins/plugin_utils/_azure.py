@@ -20,8 +20,10 @@ import os
 import random
 import re
 import time
+import urllib.parse
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
 
 try:
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
@@ -101,6 +103,14 @@ def _list(name, value):
     return out
 
 
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+# host[:port][/path]: a DNS name, an IPv4 address or a bracketed IPv6 address
+_URL_REST = re.compile(r"^(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(?:\.[A-Za-z0-9_](?:[A-Za-z0-9_-]"
+                       r"{0,61}[A-Za-z0-9_])?)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?:/[A-Za-z0-9._~%!$&'()*+,;=:@/-]*)?$")
+# Azure's machine statuses (the ARM enum, and Expired, which the agent and portal show); the enum is extensible
+KNOWN_STATUSES = ("Connected", "Disconnected", "Error", "AwaitingConnection", "Expired")
+
+
 def _https(name, value):
     text = _text(value).rstrip("/")
     if not text:
@@ -108,8 +118,35 @@ def _https(name, value):
     if "://" not in text:
         text = "https://" + text
     if not text.lower().startswith("https://"):
-        raise AzureError("%s must be an https URL (TLS verification stays on), got %s" % (name, text))
+        raise AzureError("%s must be an https URL (TLS verification stays on), got %s" % (name, redact_url(text)))
+    try:
+        port = urllib.parse.urlsplit(text).port
+    except ValueError:
+        port = -1
+    if not _URL_REST.match(text[len("https://"):]) or port is not None and not 0 < port < 65536:
+        raise AzureError("%s must be an https URL such as https://management.example.com (a host name or address, "
+                         "an optional port and path), got %r" % (name, redact_url(text)))
     return text
+
+
+def _subscriptions(value):
+    subs = _list("subscriptions", value)
+    bad = [s for s in subs if not _GUID.match(s)]
+    if bad:
+        raise AzureError("subscriptions must be subscription IDs (GUIDs such as aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee, "
+                         "not subscription names), got %s" % ", ".join(repr(s) for s in bad))
+    return subs
+
+
+def status_warning(statuses):
+    """A warning for the entries of include_statuses that are none of the statuses Azure is known to give
+    (case-insensitive), or None. Only a warning: Azure's list of statuses may grow."""
+    known = {s.lower() for s in KNOWN_STATUSES}
+    unknown = [str(s) for s in statuses or () if str(s).lower() not in known]
+    if not unknown:
+        return None
+    return ("include_statuses: %s %s not a status Azure is known to give (%s); no machine may match"
+            % (", ".join(repr(s) for s in unknown), "is" if len(unknown) == 1 else "are", ", ".join(KNOWN_STATUSES)))
 
 
 # option -> environment variables that give its default (the inventory plugin's documentation names the same)
@@ -164,7 +201,7 @@ def settings(options):
         "scope": scope,
         "authority": authority if authority.startswith("https://") else "https://" + authority,
         "instance_discovery": host in WELL_KNOWN_AUTHORITIES,
-        "subscriptions": _list("subscriptions", options.get("subscriptions")),
+        "subscriptions": _subscriptions(options.get("subscriptions")),
         "management_groups": _list("management_groups", options.get("management_groups")),
         "client_id": _text(options.get("client_id")),
         "secret": _text(options.get("secret")),

@@ -219,7 +219,9 @@ def test_retry_after(headers, seconds):
     ({"arm_endpoint": "https://127.0.0.1:8443/", "authority_host": "127.0.0.1:8443"}, "scope",
      "https://127.0.0.1:8443/.default"),
     ({"authority_host": "https://127.0.0.1:8443"}, "instance_discovery", False),
-    ({"subscriptions": "a, b,a"}, "subscriptions", ["a", "b"]),
+    ({"subscriptions": "aaaaaaaa-0000-4000-8000-000000000001, BBBBBBBB-0000-4000-8000-000000000002,AAAAAAAA-0000-4000-8000-000000000001"}, "subscriptions", ["aaaaaaaa-0000-4000-8000-000000000001", "BBBBBBBB-0000-4000-8000-000000000002"]),
+    ({"arm_endpoint": "management.example.com:8443/base/"}, "arm_endpoint", "https://management.example.com:8443/base"),
+    ({"arm_endpoint": "https://[::1]:8443"}, "arm_endpoint", "https://[::1]:8443"),
 ])
 def test_settings(options, key, value):
     assert azure.settings(options)[key] == value
@@ -231,7 +233,13 @@ def test_settings(options, key, value):
     ({"authority_host": "http://127.0.0.1:8443"}, "authority_host must be an https URL"),
     ({"secret": "hunter2", "client_id": "app"}, "missing: tenant"),
     ({"secret": "hunter2"}, "missing: client_id, tenant"),
-    ({"subscriptions": ["a", ""]}, "subscriptions: empty entry"),
+    ({"subscriptions": ["aaaaaaaa-0000-4000-8000-000000000001", ""]}, "subscriptions: empty entry"),
+    ({"subscriptions": ["Production"]}, "subscriptions must be subscription IDs .*'Production'"),
+    ({"subscriptions": [5, "aaaaaaaa-0000-4000-8000-000000000001"]}, "not subscription names.*got '5'$"),
+    ({"subscriptions": "aaaaaaaa-0000-4000-8000-0000000000010"}, "subscriptions must be subscription IDs"),
+    ({"arm_endpoint": "not a url"}, "arm_endpoint must be an https URL such as"),
+    ({"arm_endpoint": "https://arm.example.com:99999"}, "arm_endpoint must be an https URL such as"),
+    ({"authority_host": "https://user:hunter2@login.example.com"}, "authority_host must be an https URL such as"),
 ])
 def test_settings_errors(options, message):
     with pytest.raises(azure.AzureError, match=message) as caught:
