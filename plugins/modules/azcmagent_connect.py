@@ -96,6 +96,10 @@ options:
     description:
       - The service principal's secret. Passed in a root-only C(--config) file, never on the command line. Keep it in
         Ansible Vault.
+      - Give it through a variable (from Ansible Vault), not as a literal in the task.
+        Where Ansible prints a task's arguments as written, before any plugin runs (C(display_args_to_stdout), the
+        C(ansible.builtin.junit) callback's test case names), a literal would be shown; a variable shows as its
+        expression.
     type: str
   service_principal_cert:
     description:
@@ -105,7 +109,8 @@ options:
   access_token:
     description:
       - A Microsoft Entra access token (short-lived), for example from C(az account get-access-token) in a pipeline.
-        Passed in a root-only C(--config) file, never on the command line.
+        Passed in a root-only C(--config) file, never on the command line. Give it through a variable, as
+        O(service_principal_secret).
     type: str
   reconnect:
     description:
