@@ -298,8 +298,60 @@ def test_sdk_missing_one_clear_line_and_the_modules_keep_working(fake, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+# Runs the arc inventory the way ansible-inventory does and reports, for every string in every value the
+# plugins hand to InventoryData.set_variable (dict keys too), whether ansible-core would render it as a
+# template: on 2.19 and later a string is a template only when tagged TrustedAsTemplate; before 2.19 every
+# string is, unless it is AnsibleUnsafe (what wrap_var makes).
+PROBE = r"""
+import json
+import sys
+
+from ansible.inventory.data import InventoryData
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+
+try:
+    from ansible.template import is_trusted_as_template as templatable
+except ImportError:
+    from ansible.utils.unsafe_proxy import AnsibleUnsafe
+
+    def templatable(text):
+        return not isinstance(text, AnsibleUnsafe)
+
+handed = []
+set_variable = InventoryData.set_variable
+
+
+def spy(self, entity, varname, value):
+    handed.append((entity, varname, value))
+    return set_variable(self, entity, varname, value)
+
+
+def strings(value, where):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield where + " key", key
+            yield from strings(item, "%s[%r]" % (where, str(key)))
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for index, item in enumerate(value):
+            yield from strings(item, "%s[%d]" % (where, index))
+    elif isinstance(value, (str, bytes)):
+        yield where, value
+
+
+InventoryData.set_variable = spy
+init_plugin_loader()
+InventoryManager(loader=DataLoader(), sources=sys.argv[1:])
+print(json.dumps([{"host": host, "var": name, "where": where, "text": str(text), "template": bool(templatable(text))}
+                  for host, name, value in handed for where, text in strings(value, name)]))
+"""
+
+
 def test_azure_values_are_data_never_templates(fake, tmp_path):
-    """A tag (or any value Azure sends) holding Jinja is never rendered, neither where it is used nor copied."""
+    """A tag (or any value Azure sends) holding Jinja is never rendered, neither where it is used nor copied: the
+    plugin hands every string from Azure to the inventory marked as data (not trusted as a template on 2.19, unsafe
+    before), where a static inventory's strings are templates."""
     mark = tmp_path / "rendered"
     payload = "{{ lookup('ansible.builtin.pipe', 'touch %s') }}" % mark
 
@@ -309,6 +361,20 @@ def test_azure_values_are_data_never_templates(fake, tmp_path):
                 machine["tags"] = dict(machine["tags"], note=payload, **{"{{ 7 * 7 }}": "key"})
     fake.update_state(plant)
     path = write_inventory(tmp_path / "fleet.arc.yml", subscriptions=[SUB_A])
+    # the control: a YAML inventory's string is a template (so the probe can tell one from the other)
+    static = tmp_path / "static.yml"
+    static.write_text("all:\n  hosts:\n    web01:\n      from_file: \"{{ arc_name }}\"\n")
+    probe = subprocess.run([os.path.join(VENV_BIN, "python"), "-c", PROBE, str(path), str(static)],
+                           capture_output=True, text=True, env=ansible_env(fake), timeout=300, check=False)
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    handed = json.loads(probe.stdout)
+    assert [(h["host"], h["template"]) for h in handed if h["var"] == "from_file"] == [("web01", True)]
+    from_azure = [h for h in handed if h["var"] != "from_file"]
+    assert ARC_VARS | {"ansible_host"} <= {h["var"] for h in from_azure if h["host"] == "web01"}
+    texts = {h["text"] for h in from_azure if h["host"] == "web01"}
+    assert {payload, "{{ 7 * 7 }}", "web01", "prod", SUB_A} <= texts
+    assert [h for h in from_azure if h["template"]] == []
+
     proc, listed = inventory(fake, path, "--list")
     assert proc.returncode == 0, proc.stderr
     web = hostvars(listed)["web01"]
