@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.azure.conftest import (AMA_LINUX, CLIENT_ID, MDE_LINUX, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT, VENV_BIN,
-                                  ansible_env, inventory, write_inventory)
+from tests.azure.conftest import (AMA_LINUX, CLIENT_ID, MDE_LINUX, ROOT, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT,
+                                  VENV_BIN, ansible_env, inventory, write_inventory)
 from tests.lib import fakeazure
 
 ARC_VARS = {"arc_resource_id", "arc_name", "arc_subscription_id", "arc_resource_group", "arc_location", "arc_tags",
@@ -310,6 +310,7 @@ from ansible.inventory.data import InventoryData
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
+from ansible.release import __version__
 
 try:
     from ansible.template import is_trusted_as_template as templatable
@@ -343,16 +344,26 @@ def strings(value, where):
 InventoryData.set_variable = spy
 init_plugin_loader()
 InventoryManager(loader=DataLoader(), sources=sys.argv[1:])
-print(json.dumps([{"host": host, "var": name, "where": where, "text": str(text), "template": bool(templatable(text))}
-                  for host, name, value in handed for where, text in strings(value, name)]))
+print(json.dumps({"core": __version__, "handed": [
+    {"host": host, "var": name, "where": where, "text": str(text), "template": bool(templatable(text))}
+    for host, name, value in handed for where, text in strings(value, name)]}))
 """
 
 
-def test_azure_values_are_data_never_templates(fake, tmp_path):
-    """A tag (or any value Azure sends) holding Jinja is never rendered, neither where it is used nor copied: the
-    plugin hands every string from Azure to the inventory marked as data (not trusted as a template on 2.19, unsafe
-    before), where a static inventory's strings are templates."""
-    mark = tmp_path / "rendered"
+def core_python(core):
+    """The Python of the suite's ansible-core (newest) or of the oldest we claim (tests/suites/22-azure.sh)."""
+    if core == "newest":
+        return os.path.join(VENV_BIN, "python")
+    given = os.environ.get("ARCGUARD_OLDEST_CORE_BIN")
+    python = os.path.join(given or os.path.join(ROOT, "build", "venvs", "azure-core-2.16", "bin"), "python")
+    if not os.path.isfile(python):
+        assert not given, "no Python in ARCGUARD_OLDEST_CORE_BIN=%s" % given
+        pytest.skip("tests/suites/22-azure.sh installs the oldest ansible-core (build/venvs/azure-core-2.16)")
+    return python
+
+
+def plant_jinja(fake, mark):
+    """web01's tags: a value that runs a command when rendered, and a key that is a template; the value."""
     payload = "{{ lookup('ansible.builtin.pipe', 'touch %s') }}" % mark
 
     def plant(state):
@@ -360,22 +371,37 @@ def test_azure_values_are_data_never_templates(fake, tmp_path):
             if machine["name"] == "web01":
                 machine["tags"] = dict(machine["tags"], note=payload, **{"{{ 7 * 7 }}": "key"})
     fake.update_state(plant)
+    return payload
+
+
+@pytest.mark.parametrize("core", ["newest", "oldest"])
+def test_values_from_azure_reach_ansible_as_data(fake, tmp_path, core):
+    """Every string the plugin hands to the inventory (keys too) is data, never a template: not trusted as one on
+    ansible-core 2.19, AnsibleUnsafe before; a static inventory's string, the control, is a template."""
+    payload = plant_jinja(fake, tmp_path / "rendered")
     path = write_inventory(tmp_path / "fleet.arc.yml", subscriptions=[SUB_A])
-    # the control: a YAML inventory's string is a template (so the probe can tell one from the other)
     static = tmp_path / "static.yml"
     static.write_text("all:\n  hosts:\n    web01:\n      from_file: \"{{ arc_name }}\"\n")
-    probe = subprocess.run([os.path.join(VENV_BIN, "python"), "-c", PROBE, str(path), str(static)],
+    probe = subprocess.run([core_python(core), "-c", PROBE, str(path), str(static)],
                            capture_output=True, text=True, env=ansible_env(fake), timeout=300, check=False)
     assert probe.returncode == 0, probe.stdout + probe.stderr
-    handed = json.loads(probe.stdout)
+    found = json.loads(probe.stdout)
+    assert found["core"].startswith("2.16.") == (core == "oldest"), found["core"]
+    handed = found["handed"]
     assert [(h["host"], h["template"]) for h in handed if h["var"] == "from_file"] == [("web01", True)]
     # (Ansible itself sets inventory_file and inventory_dir: those are not from Azure)
     from_azure = [h for h in handed if h["var"].startswith("arc_") or h["var"] == "ansible_host"]
     assert ARC_VARS | {"ansible_host"} <= {h["var"] for h in from_azure if h["host"] == "web01"}
     texts = {h["text"] for h in from_azure if h["host"] == "web01"}
-    assert {payload, "{{ 7 * 7 }}", "web01", "prod", SUB_A} <= texts
+    assert {payload, "{{ 7 * 7 }}", "web01", "prod", SUB_A, "web01.corp.example"} <= texts
     assert [h for h in from_azure if h["template"]] == []
 
+
+def test_azure_values_are_data_never_templates(fake, tmp_path):
+    """A tag (or any value Azure sends) holding Jinja is never rendered, neither where it is used nor copied."""
+    mark = tmp_path / "rendered"
+    payload = plant_jinja(fake, mark)
+    path = write_inventory(tmp_path / "fleet.arc.yml", subscriptions=[SUB_A])
     proc, listed = inventory(fake, path, "--list")
     assert proc.returncode == 0, proc.stderr
     web = hostvars(listed)["web01"]
