@@ -220,10 +220,11 @@ class Sshd:
         try:
             os.makedirs(self.control_dir)
             self.keys = Keys(self.dir)
-            self.key = self.keys.key
+            self.key, self.host_key = self.keys.key, self.keys.host_key
+            self.config = os.path.join(self.dir, "sshd_config")
+            self.sshd_log = os.path.join(self.dir, "sshd.log")
             extra = list(extra_config) + (["ForceCommand %s" % force_command] if force_command else [])
-            self.daemon = Daemon(os.path.join(self.dir, "sshd_config"), os.path.join(self.dir, "sshd.log"),
-                                 [self.ADDRESS], settings(self.keys, "VERBOSE", extra))
+            self.daemon = Daemon(self.config, self.sshd_log, [self.ADDRESS], settings(self.keys, "VERBOSE", extra))
         except BaseException:
             self.stop()
             raise
