@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from tests.azure.conftest import (AMA_LINUX, CLIENT_ID, MDE_LINUX, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT, VENV_BIN,
-                                  ansible_env, inventory, write_inventory)
+from tests.azure.conftest import (AMA_LINUX, CLIENT_ID, MDE_LINUX, ROOT, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT,
+                                  VENV_BIN, ansible_env, inventory, write_inventory)
 from tests.lib import fakeazure
 
 ARC_VARS = {"arc_resource_id", "arc_name", "arc_subscription_id", "arc_resource_group", "arc_location", "arc_tags",
@@ -298,9 +298,72 @@ def test_sdk_missing_one_clear_line_and_the_modules_keep_working(fake, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_azure_values_are_data_never_templates(fake, tmp_path):
-    """A tag (or any value Azure sends) holding Jinja is never rendered, neither where it is used nor copied."""
-    mark = tmp_path / "rendered"
+# Runs the arc inventory the way ansible-inventory does and reports, for every string in every value the
+# plugins hand to InventoryData.set_variable (dict keys too), whether ansible-core would render it as a
+# template: on 2.19 and later a string is a template only when tagged TrustedAsTemplate; before 2.19 every
+# string is, unless it is AnsibleUnsafe (what wrap_var makes).
+PROBE = r"""
+import json
+import sys
+
+from ansible.inventory.data import InventoryData
+from ansible.inventory.manager import InventoryManager
+from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import init_plugin_loader
+from ansible.release import __version__
+
+try:
+    from ansible.template import is_trusted_as_template as templatable
+except ImportError:
+    from ansible.utils.unsafe_proxy import AnsibleUnsafe
+
+    def templatable(text):
+        return not isinstance(text, AnsibleUnsafe)
+
+handed = []
+set_variable = InventoryData.set_variable
+
+
+def spy(self, entity, varname, value):
+    handed.append((entity, varname, value))
+    return set_variable(self, entity, varname, value)
+
+
+def strings(value, where):
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield where + " key", key
+            yield from strings(item, "%s[%r]" % (where, str(key)))
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for index, item in enumerate(value):
+            yield from strings(item, "%s[%d]" % (where, index))
+    elif isinstance(value, (str, bytes)):
+        yield where, value
+
+
+InventoryData.set_variable = spy
+init_plugin_loader()
+InventoryManager(loader=DataLoader(), sources=sys.argv[1:])
+print(json.dumps({"core": __version__, "handed": [
+    {"host": host, "var": name, "where": where, "text": str(text), "template": bool(templatable(text))}
+    for host, name, value in handed for where, text in strings(value, name)]}))
+"""
+
+
+def core_python(core):
+    """The Python of the suite's ansible-core (newest) or of the oldest we claim (tests/suites/22-azure.sh)."""
+    if core == "newest":
+        return os.path.join(VENV_BIN, "python")
+    given = os.environ.get("ARCGUARD_OLDEST_CORE_BIN")
+    python = os.path.join(given or os.path.join(ROOT, "build", "venvs", "azure-core-2.16", "bin"), "python")
+    if not os.path.isfile(python):
+        assert not given, "no Python in ARCGUARD_OLDEST_CORE_BIN=%s" % given
+        pytest.skip("tests/suites/22-azure.sh installs the oldest ansible-core (build/venvs/azure-core-2.16)")
+    return python
+
+
+def plant_jinja(fake, mark):
+    """web01's tags: a value that runs a command when rendered, and a key that is a template; the value."""
     payload = "{{ lookup('ansible.builtin.pipe', 'touch %s') }}" % mark
 
     def plant(state):
@@ -308,6 +371,36 @@ def test_azure_values_are_data_never_templates(fake, tmp_path):
             if machine["name"] == "web01":
                 machine["tags"] = dict(machine["tags"], note=payload, **{"{{ 7 * 7 }}": "key"})
     fake.update_state(plant)
+    return payload
+
+
+@pytest.mark.parametrize("core", ["newest", "oldest"])
+def test_values_from_azure_reach_ansible_as_data(fake, tmp_path, core):
+    """Every string the plugin hands to the inventory (keys too) is data, never a template: not trusted as one on
+    ansible-core 2.19, AnsibleUnsafe before; a static inventory's string, the control, is a template."""
+    payload = plant_jinja(fake, tmp_path / "rendered")
+    path = write_inventory(tmp_path / "fleet.arc.yml", subscriptions=[SUB_A])
+    static = tmp_path / "static.yml"
+    static.write_text("all:\n  hosts:\n    web01:\n      from_file: \"{{ arc_name }}\"\n")
+    probe = subprocess.run([core_python(core), "-c", PROBE, str(path), str(static)],
+                           capture_output=True, text=True, env=ansible_env(fake), timeout=300, check=False)
+    assert probe.returncode == 0, probe.stdout + probe.stderr
+    found = json.loads(probe.stdout)
+    assert found["core"].startswith("2.16.") == (core == "oldest"), found["core"]
+    handed = found["handed"]
+    assert [(h["host"], h["template"]) for h in handed if h["var"] == "from_file"] == [("web01", True)]
+    # (Ansible itself sets inventory_file and inventory_dir: those are not from Azure)
+    from_azure = [h for h in handed if h["var"].startswith("arc_") or h["var"] == "ansible_host"]
+    assert ARC_VARS | {"ansible_host"} <= {h["var"] for h in from_azure if h["host"] == "web01"}
+    texts = {h["text"] for h in from_azure if h["host"] == "web01"}
+    assert {payload, "{{ 7 * 7 }}", "web01", "prod", SUB_A, "web01.corp.example"} <= texts
+    assert [h for h in from_azure if h["template"]] == []
+
+
+def test_azure_values_are_data_never_templates(fake, tmp_path):
+    """A tag (or any value Azure sends) holding Jinja is never rendered, neither where it is used nor copied."""
+    mark = tmp_path / "rendered"
+    payload = plant_jinja(fake, mark)
     path = write_inventory(tmp_path / "fleet.arc.yml", subscriptions=[SUB_A])
     proc, listed = inventory(fake, path, "--list")
     assert proc.returncode == 0, proc.stderr

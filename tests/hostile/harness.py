@@ -116,14 +116,8 @@ def run(workdir, target, tasks, verbosity=0, check=False, diff=True, play_vars=N
         "ANSIBLE_HOST_KEY_CHECKING": "False",
     })
     process_env.update(env or {})
-    cmd = [os.path.join(playbook.VENV_BIN, "ansible-playbook"), "-i", os.path.join(base, "inventory.json"),
-           os.path.join(base, "play.json")]
-    if check:
-        cmd.append("--check")
-    if diff:
-        cmd.append("--diff")
-    if verbosity:
-        cmd.append("-" + "v" * verbosity)
+    cmd = playbook.command(os.path.join(base, "inventory.json"), os.path.join(base, "play.json"), check=check,
+                           diff=diff, verbosity=verbosity)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=process_env, cwd=base, timeout=300, check=False)
     files = {}
     for folder, _dirs, names in os.walk(base):

@@ -22,6 +22,19 @@ def env():
     return e
 
 
+def command(inventory, play, check=False, diff=False, verbosity=0, extra=()):
+    """The ansible-playbook command line that runs ``play`` on ``inventory`` (paths)."""
+    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", str(inventory), str(play)]
+    if check:
+        cmd.append("--check")
+    if diff:
+        cmd.append("--diff")
+    if verbosity:
+        cmd.append("-" + "v" * verbosity)
+    cmd.extend(extra)
+    return cmd
+
+
 class Run:
     def __init__(self, proc, results):
         self.rc = proc.returncode
@@ -64,14 +77,7 @@ def run(tmp_path, tasks, hosts=None, extra=(), check=False, diff=False, verbosit
         play[0]["environment"] = environment
     pb = tmp_path / "play.json"
     pb.write_text(json.dumps(play))
-    cmd = [os.path.join(VENV_BIN, "ansible-playbook"), "-i", str(inv_path), str(pb)]
-    if check:
-        cmd.append("--check")
-    if diff:
-        cmd.append("--diff")
-    if verbosity:
-        cmd.append("-" + "v" * verbosity)
-    cmd.extend(extra)
+    cmd = command(inv_path, pb, check=check, diff=diff, verbosity=verbosity, extra=extra)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env(), cwd=str(tmp_path), timeout=600,
                           check=False)
     results = {}

@@ -5,6 +5,9 @@ directory, key authentication only, login as root.
 scripts as it would on any server. ``Sshd(force_command=...)`` runs that command instead of every command a
 client sends (tests/windows/ssh_host.py uses it to play a Windows host). Needs Debian's openssh-server
 (scripts/bootstrap.sh sshd) and root: sshd runs as root for its privilege separation.
+
+The pieces (``Keys``, ``Daemon``, ``login_vars``, ``client_argv``, ``close_masters``) also serve
+tests/lib/sshfleet.py, which runs one daemon per 16 loopback addresses.
 """
 
 import os
@@ -16,6 +19,7 @@ import tempfile
 import time
 
 PRIVSEP_DIR = "/run/sshd"  # compiled into Debian's sshd
+USER = "root"
 
 
 def sshd_binary():
@@ -47,98 +51,103 @@ def keygen(path):
                    check=True, capture_output=True)
 
 
-class Sshd:
-    """One sshd on 127.0.0.1 and a free port. ``host_vars()`` are the inventory variables to reach it."""
+def read_text(path):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return ""
 
-    def __init__(self, force_command=None, extra_config=()):
-        # sockets in here: keep the path short (Unix socket paths are limited to 107 bytes)
-        self.dir = tempfile.mkdtemp(prefix="arcssh-")
-        self.key = os.path.join(self.dir, "client_ed25519")
-        self.host_key = os.path.join(self.dir, "host_ed25519")
-        self.control_dir = os.path.join(self.dir, "cp")
-        self.sshd_log = os.path.join(self.dir, "sshd.log")
-        self.config = os.path.join(self.dir, "sshd_config")
-        self.user = "root"
-        self.proc = None
-        self.force_command = force_command
-        self.extra_config = list(extra_config)
-        os.makedirs(self.control_dir)
+
+class Keys:
+    """A client key, a host key and the authorized_keys that lets the client in, all in ``directory``.
+
+    ``key_mode``: the client key's mode (0o644 lets another user, such as an execution environment's
+    unprivileged user, read it).
+    """
+
+    def __init__(self, directory, key_mode=0o600):
+        self.key = os.path.join(directory, "client_ed25519")
+        self.host_key = os.path.join(directory, "host_ed25519")
+        self.authorized_keys = os.path.join(directory, "authorized_keys")
         keygen(self.key)
         keygen(self.host_key)
-        shutil.copyfile(self.key + ".pub", os.path.join(self.dir, "authorized_keys"))
+        os.chmod(self.key, key_mode)
+        shutil.copyfile(self.key + ".pub", self.authorized_keys)
+
+
+def settings(keys, log_level="VERBOSE", extra=()):
+    """The sshd_config lines (but Port and ListenAddress) of a test host that ``keys`` log in to as root."""
+    return [
+        "HostKey %s" % keys.host_key,
+        "PidFile none",
+        "AuthorizedKeysFile %s" % keys.authorized_keys,
+        "AuthenticationMethods publickey",
+        "PasswordAuthentication no",
+        "KbdInteractiveAuthentication no",
+        "PermitRootLogin prohibit-password",
+        "AllowUsers %s" % USER,
+        "UsePAM no",
+        "UseDNS no",
+        # the key files are below /tmp, which is world-writable: StrictModes would refuse them
+        "StrictModes no",
+        "PermitUserEnvironment no",
+        "AllowTcpForwarding no",
+        "AllowAgentForwarding no",
+        "X11Forwarding no",
+        "PrintMotd no",
+        "PrintLastLog no",
+        # a fleet's forks open many connections at once
+        "MaxStartups 200:30:400",
+        "MaxSessions 64",
+        "Subsystem sftp internal-sftp",
+        "LogLevel %s" % log_level,
+    ] + list(extra)
+
+
+class Daemon:
+    """One sshd listening on every one of ``addresses`` at one free port, configured by ``lines`` (see
+    ``settings``); its configuration is written to ``config`` and its log to ``log``."""
+
+    def __init__(self, config, log, addresses, lines):
+        self.config = config
+        self.log = log
+        self.addresses = list(addresses)
+        self.lines = list(lines)
+        self.proc = None
+        self.port = None
         os.makedirs(PRIVSEP_DIR, mode=0o755, exist_ok=True)
         for _attempt in range(5):
             self.port = free_port()
             if self._start():
                 return
-        raise RuntimeError("sshd did not start: %s" % self.log_text()[-2000:])
+        raise RuntimeError("sshd did not start on %s: %s" % (", ".join(self.addresses), self.log_text()[-2000:]))
 
     def _start(self):
-        lines = [
-            "Port %d" % self.port,
-            "ListenAddress 127.0.0.1",
-            "HostKey %s" % self.host_key,
-            "PidFile none",
-            "AuthorizedKeysFile %s" % os.path.join(self.dir, "authorized_keys"),
-            "AuthenticationMethods publickey",
-            "PasswordAuthentication no",
-            "KbdInteractiveAuthentication no",
-            "PermitRootLogin prohibit-password",
-            "AllowUsers root",
-            "UsePAM no",
-            # the key files are below /tmp, which is world-writable: StrictModes would refuse them
-            "StrictModes no",
-            "PermitUserEnvironment no",
-            "AllowTcpForwarding no",
-            "AllowAgentForwarding no",
-            "X11Forwarding no",
-            "PrintMotd no",
-            "Subsystem sftp internal-sftp",
-            "LogLevel VERBOSE",
-        ] + self.extra_config
-        if self.force_command:
-            lines.append("ForceCommand %s" % self.force_command)
         with open(self.config, "w") as handle:
-            handle.write("\n".join(lines + [""]))
-        open(self.sshd_log, "w").close()
-        self.proc = subprocess.Popen([sshd_binary(), "-D", "-f", self.config, "-E", self.sshd_log],
+            handle.write("\n".join(["Port %d" % self.port] + ["ListenAddress %s" % a for a in self.addresses]
+                                   + self.lines + [""]))
+        open(self.log, "w").close()
+        self.proc = subprocess.Popen([sshd_binary(), "-D", "-f", self.config, "-E", self.log],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            if "Server listening on 127.0.0.1 port %d" % self.port in self.log_text():
+            text = self.log_text()
+            if all("Server listening on %s port %d" % (a, self.port) in text for a in self.addresses):
                 return True
             if self.proc.poll() is not None:
-                return False  # for example the port was taken in the meantime: try another one
+                return False  # for example the port was taken on one of the addresses: try another one
             time.sleep(0.05)
         self.proc.kill()
         self.proc.wait()
         return False
 
-    def host_vars(self):
-        return {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": self.port,
-                "ansible_user": self.user, "ansible_ssh_private_key_file": self.key,
-                "ansible_host_key_checking": False, "ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null",
-                "ansible_control_path_dir": self.control_dir}
-
-    def ssh(self, command=None, stdin=b"", extra=()):
-        """Run ``command`` on the host with the plain ssh client: CompletedProcess with bytes."""
-        cmd = ["ssh", "-p", str(self.port), "-i", self.key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
-               "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
-               *extra, "%s@127.0.0.1" % self.user]
-        if command is not None:
-            cmd.append(command)
-        return subprocess.run(cmd, input=stdin, capture_output=True, timeout=120, check=False)
-
     def log_text(self):
-        try:
-            with open(self.sshd_log, encoding="utf-8", errors="replace") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return ""
+        return read_text(self.log)
 
-    def _children(self):
-        """Processes our sshd forked (one per connection still open)."""
+    def children(self):
+        """Processes this sshd forked (one per connection still open)."""
         pids = []
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
@@ -153,20 +162,94 @@ class Sshd:
         return pids
 
     def stop(self):
-        # close the connections Ansible's ssh left open (ControlPersist) so nothing outlives the test
-        for name in os.listdir(self.control_dir):
-            subprocess.run(["ssh", "-o", "ControlPath=" + os.path.join(self.control_dir, name), "-O", "exit",
-                            "127.0.0.1"], capture_output=True, timeout=30, check=False)
-        if self.proc is not None and self.proc.poll() is None:
-            for pid in self._children():
-                try:
-                    os.kill(pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
-            self.proc.terminate()
+        """End the open connections, then the daemon."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        for pid in self.children():
             try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def login_vars(address, port, key, control_path_dir=None):
+    """Inventory variables to reach a test host with Ansible's ssh connection, as users configure it."""
+    out = {"ansible_connection": "ssh", "ansible_host": address, "ansible_port": port,
+           "ansible_user": USER, "ansible_ssh_private_key_file": key,
+           "ansible_host_key_checking": False,
+           "ansible_ssh_common_args": "-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no"}
+    if control_path_dir:
+        out["ansible_control_path_dir"] = control_path_dir
+    return out
+
+
+def client_argv(address, port, key, extra=()):
+    """The plain ssh client's command line to log in to a test host (the remote command goes after it)."""
+    return ["ssh", "-p", str(port), "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            *extra, "%s@%s" % (USER, address)]
+
+
+def close_masters(control_path_dir):
+    """Close the ControlPersist masters Ansible's ssh left in ``control_path_dir``."""
+    if not os.path.isdir(control_path_dir):
+        return
+    for name in os.listdir(control_path_dir):
+        subprocess.run(["ssh", "-o", "ControlPath=" + os.path.join(control_path_dir, name), "-O", "exit",
+                        "127.0.0.1"], capture_output=True, timeout=30, check=False)
+
+
+class Sshd:
+    """One sshd on 127.0.0.1 and a free port. ``host_vars()`` are the inventory variables to reach it."""
+
+    ADDRESS = "127.0.0.1"
+
+    def __init__(self, force_command=None, extra_config=()):
+        # sockets in here: keep the path short (Unix socket paths are limited to 107 bytes)
+        self.dir = tempfile.mkdtemp(prefix="arcssh-")
+        self.control_dir = os.path.join(self.dir, "cp")
+        self.user = USER
+        self.force_command = force_command
+        self.daemon = None
+        try:
+            os.makedirs(self.control_dir)
+            self.keys = Keys(self.dir)
+            self.key, self.host_key = self.keys.key, self.keys.host_key
+            self.config = os.path.join(self.dir, "sshd_config")
+            self.sshd_log = os.path.join(self.dir, "sshd.log")
+            extra = list(extra_config) + (["ForceCommand %s" % force_command] if force_command else [])
+            self.daemon = Daemon(self.config, self.sshd_log, [self.ADDRESS], settings(self.keys, "VERBOSE", extra))
+        except BaseException:
+            self.stop()
+            raise
+        self.port = self.daemon.port
+
+    @property
+    def proc(self):
+        return self.daemon.proc if self.daemon else None
+
+    def host_vars(self):
+        return login_vars(self.ADDRESS, self.port, self.key, self.control_dir)
+
+    def ssh(self, command=None, stdin=b"", extra=()):
+        """Run ``command`` on the host with the plain ssh client: CompletedProcess with bytes."""
+        cmd = client_argv(self.ADDRESS, self.port, self.key, extra)
+        if command is not None:
+            cmd.append(command)
+        return subprocess.run(cmd, input=stdin, capture_output=True, timeout=120, check=False)
+
+    def log_text(self):
+        return self.daemon.log_text() if self.daemon else ""
+
+    def stop(self):
+        # close the connections Ansible's ssh left open (ControlPersist) so nothing outlives the test
+        close_masters(self.control_dir)
+        if self.daemon is not None:
+            self.daemon.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
