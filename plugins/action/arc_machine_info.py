@@ -14,7 +14,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmach
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import MACHINE_INFO_SPEC
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import REDACTED
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
 
@@ -38,15 +38,11 @@ class ActionModule(Action):
         try:
             machines, warnings = azure.list_machines(options, log=display.vvv)
         except azure.AzureError as exc:
-            return dict(failed=True, changed=False, msg=_scrub(str(exc), secret), machines=[])
+            return dict(failed=True, changed=False, msg=scrub(str(exc), [secret]), machines=[])
         picked = [m for m in machines if arcmachine.matches(m, args["include_statuses"], args["include_os"],
                                                             args["tags"], args["names"])]
         result = dict(changed=False, machines=picked)
         warnings = [w for w in [azure.status_warning(args["include_statuses"])] if w] + warnings
         if warnings:
-            result["warnings"] = [_scrub(w, secret) for w in warnings]
+            result["warnings"] = [scrub(w, [secret]) for w in warnings]
         return result
-
-
-def _scrub(text, secret):
-    return text.replace(secret, REDACTED) if secret else text

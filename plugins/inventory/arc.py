@@ -104,6 +104,7 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
 
@@ -152,9 +153,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             machines, warnings = azure.list_machines(options, log=display.vvv)
         except azure.AzureError as exc:
-            raise AnsibleParserError(_scrub("arcguard.azcmagent.arc: %s" % exc, secret))
+            raise AnsibleParserError(scrub("arcguard.azcmagent.arc: %s" % exc, [secret]))
         for warning in warnings:
-            display.warning(_scrub("arcguard.azcmagent.arc: %s" % warning, secret))
+            display.warning(scrub("arcguard.azcmagent.arc: %s" % warning, [secret]))
         return machines
 
     def parse(self, inventory, loader, path, cache=True):
@@ -168,7 +169,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             azure.settings(self._azure_options())   # bad options fail before any network call or cache read
             azure.require_sdk()
         except azure.AzureError as exc:
-            raise AnsibleParserError(_scrub("arcguard.azcmagent.arc: %s" % exc, self.get_option("secret") or ""))
+            raise AnsibleParserError(scrub("arcguard.azcmagent.arc: %s" % exc, [self.get_option("secret") or ""]))
 
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
@@ -228,7 +229,3 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             all_vars = self.inventory.get_host(name).get_vars()
             self._add_host_to_composed_groups(self.get_option("groups"), all_vars, name, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), all_vars, name, strict=strict)
-
-
-def _scrub(text, secret):
-    return text.replace(secret, "********") if secret else text

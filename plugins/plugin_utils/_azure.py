@@ -23,7 +23,7 @@ import time
 import urllib.parse
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url, scrub
 
 try:
     from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
@@ -327,10 +327,7 @@ class Client:
             raise AzureError(self.scrub("cannot sign in to Azure: %s" % exc))
 
     def scrub(self, text):
-        text = str(text)
-        for secret in self.secrets:
-            text = text.replace(secret, "********")
-        return text
+        return scrub(str(text), self.secrets)
 
     def _wait(self, seconds, why):
         seconds = min(MAX_WAIT, max(0.0, seconds))
