@@ -29,11 +29,13 @@ late; the tokens still let the controller tell whether the proxy differs.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import urllib.parse
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import Step as PlannedStep
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, carried
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import REDACTED, Secret, carried, json_forms
 
 MARK = "##arcguard:"
 MISSING_RC = 127
@@ -250,9 +252,36 @@ def stdin_args(steps):
     return found
 
 
+def _document_values(text):
+    """The secret values inside a secret file's one line: the string values of a JSON object, else the line."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        return [v for v in doc.values() if isinstance(v, str) and v]
+    return [text] if text else []
+
+
+def hidden_forms(steps):
+    """What the target replaces by ``REDACTED`` wherever the agent prints it: each value inside the secret files
+    these steps send on standard input (the onboarding credentials), as it is, in the forms a JSON encoder gives
+    it and percent-encoded; longest first, so that a longer form is replaced before a shorter one inside it.
+    They travel on standard input after the mask's lines, never in the script. Values of files copied to the
+    target beforehand (connections without standard input) are not known to the filter there."""
+    forms = []
+    for secret in stdin_args(steps):
+        if isinstance(secret, SecretFile):
+            for value in _document_values(secret.value):
+                forms.extend([value] + json_forms(value) + [urllib.parse.quote(value, safe="")])
+    forms = [f for f in dict.fromkeys(forms) if f and "\n" not in f and "\r" not in f]
+    return sorted(forms, key=len, reverse=True)
+
+
 def stdin_data(steps, mask=None) -> str | None:
-    """What to send on standard input for these steps (one secret per line, then the mask's lines), or None."""
-    lines = [s.value for s in stdin_args(steps)] + (mask or NO_MASK).lines()
+    """What to send on standard input for these steps (one secret per line, then the mask's lines, then the
+    forms to hide, ``hidden_forms``), or None."""
+    lines = [s.value for s in stdin_args(steps)] + (mask or NO_MASK).lines() + hidden_forms(steps)
     if not lines:
         return None
     return "".join(line + "\n" for line in lines)
@@ -261,7 +290,9 @@ def stdin_data(steps, mask=None) -> str | None:
 # The output filter (POSIX awk, run with LC_ALL=C so that it works on bytes). A line that starts with { or [
 # is JSON: every "://...@" inside one JSON string (escapes honoured, up to its last @) is a URL's user
 # information. Any other line is text: from its first :// to its last @. The user information becomes
-# SAME_TOKEN when it is one of the mask's forms (AGT for text, AGJ0.. for JSON), else OTHER_TOKEN. The shell
+# SAME_TOKEN when it is one of the mask's forms (AGT for text, AGJ0.. for JSON), else OTHER_TOKEN. Then every
+# occurrence of a hidden form (AGH0.., see hidden_forms; plain index() search, no regular expressions) becomes
+# REDACTED. Values come through ENVIRON, never -v (which would process backslashes). The shell
 # appends an x to what the agent printed, which the filter drops again: output without a final newline stays so.
 # No single quote inside: the program is a single-quoted shell word.
 _POSIX_FILTER = r"""
@@ -287,12 +318,19 @@ function h(s,   x, f, o, p, q, e, L, i, c, u, r) {
   }
   return s
 }
+function d(s,   k, o, p, L) {
+  for (k = 0; k < hn; k++) { L = length(H[k])
+    if (L > 0) { o = ""; while ((p = index(s, H[k])) > 0) { o = o substr(s, 1, p - 1) "@HIDDEN@"; s = substr(s, p + L) }
+      s = o s } }
+  return s
+}
 BEGIN { n = ENVIRON["AGN"] + 0; for (i = 0; i < n; i++) J[ENVIRON["AGJ" i]] = 1
-        t = ENVIRON["AGT"]; ht = (n > 0); B = "\\"; Q = "\"" }
-NR > 1 { print h(p) }
+        t = ENVIRON["AGT"]; ht = (n > 0); B = "\\"; Q = "\""
+        hn = ENVIRON["AGH"] + 0; for (i = 0; i < hn; i++) H[i] = ENVIRON["AGH" i] }
+NR > 1 { print d(h(p)) }
 { p = $0 }
-END { if (NR) { s = h(p); printf "%s", substr(s, 1, length(s) - 1) } }
-""".replace("@SAME@", SAME_TOKEN).replace("@OTHER@", OTHER_TOKEN)
+END { if (NR) { s = h(p); printf "%s", d(substr(s, 1, length(s) - 1)) } }
+""".replace("@SAME@", SAME_TOKEN).replace("@OTHER@", OTHER_TOKEN).replace("@HIDDEN@", REDACTED)
 
 
 # --------------------------------------------------------------------------- POSIX
@@ -391,7 +429,8 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
     mask = mask or NO_MASK
     services = any(isinstance(s, Service) for s in steps)
     masked = mask.lines()
-    if secrets or masked:
+    hide = hidden_forms(steps)
+    if secrets or masked or hide:
         # a terminal instead of the data Ansible sends (become with a password on the local connection):
         # reading it would wait for ever
         lines.append("if [ -t 0 ]; then echo %s; exit %d; fi" % (posix_quote(MARK + "nostdin"), NOSTDIN_RC))
@@ -399,10 +438,13 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
         lines.append("IFS= read -r S%d || true" % index)
     for index, _line in enumerate(masked):
         lines.append("IFS= read -r M%d || true" % index)
+    for index, _line in enumerate(hide):
+        lines.append("IFS= read -r H%d || true" % index)
     # a connection that drops standard input (containers.podman runs the command without it) leaves these empty:
     # stop before anything runs rather than pass an empty value on (a secret file checks its own value below)
     empty = ['[ -z "$S%d" ]' % i for i, sec in enumerate(secrets) if sec.value and not isinstance(sec, SecretFile)]
     empty += ['[ -z "$M%d" ]' % i for i, line in enumerate(masked) if line]
+    empty += ['[ -z "$H%d" ]' % i for i in range(len(hide))]
     if empty:
         lines.append("if %s; then echo %s; exit %d; fi"
                      % (" || ".join(empty), posix_quote(MARK + "nostdin"), NOSTDIN_RC))
@@ -410,6 +452,8 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
     if masked:
         env = "AGT=\"$M0\" AGN=%d %s" % (len(masked) - 1, " ".join(
             'AGJ%d="$M%d"' % (i, i + 1) for i in range(len(masked) - 1)))
+    if hide:
+        env = ("%s AGH=%d %s" % (env, len(hide), " ".join('AGH%d="$H%d"' % (i, i) for i in range(len(hide))))).strip()
     lines.append("if ! command -v awk >/dev/null 2>&1; then echo %s; exit %d; fi"
                  % (posix_quote(MARK + "noawk"), MISSING_RC))
     lines.append("W=%s" % posix_quote(_POSIX_FILTER))
@@ -541,7 +585,10 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
     secrets = stdin_args(steps)
     mask = mask or NO_MASK
     services = any(isinstance(s, Service) for s in steps)
-    if secrets or mask:
+    hide = hidden_forms(steps)
+    # native standard error merged into the captured output (2>&1) arrives as error records: stop nothing
+    lines.append("$ErrorActionPreference = 'Continue'")
+    if secrets or mask or hide:
         lines.append("$S = @($input)")
     # the output filter of the POSIX script, as .NET regular expressions (see _POSIX_FILTER)
     lines.append("$GJ = %s" % ps_quote(_PS_JSON_OTHER))
@@ -554,6 +601,10 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
         lines.append("$PT = %s + [regex]::Escape($S[%d]) + %s"
                      % (ps_quote(_TEXT_LINE + "(.*?://)"), first, ps_quote("@(?=[^@]*$)")))
         lines.append("$RS = %s" % ps_quote("${1}" + SAME_TOKEN + "@"))
+    if hide:
+        first = len(secrets) + len(mask.lines())
+        lines.append("$PH = %s" % " + '|' + ".join("[regex]::Escape($S[%d])" % (first + i) for i in range(len(hide))))
+        lines.append("$RH = %s" % ps_quote(REDACTED))
     files = [(i, sec) for i, sec in enumerate(secrets) if isinstance(sec, SecretFile)]
     lines.extend(_powershell_secret_files(files))
     if executable:
@@ -594,14 +645,22 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
             if marker is not None and argv.action == "start":
                 body.append("if (-not $r) { if (Test-Path -LiteralPath $M) { Remove-Item -LiteralPath $M -Force } }")
         else:
-            body.append("$O = @(& $A %s)" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
+            # standard error too: each of its lines comes back as an error record, told apart by its type
+            body.append("$Q = @(& $A %s 2>&1)" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
             body.append("$r = $LASTEXITCODE")
-            if mask:
-                body.append("$O = $O -creplace $PJ, $RS")
-                body.append("$O = $O -creplace $PT, $RS")
-            body.append("$O = $O -creplace $GJ, $RO")
-            body.append("$O = $O -creplace $GT, $RO")
+            body.append("$O = @(); $E = @()")
+            body.append("foreach ($L in $Q) { if ($L -is [System.Management.Automation.ErrorRecord]) "
+                        "{ $E += [string]$L } else { $O += [string]$L } }")
+            for stream in ("$O", "$E"):
+                if mask:
+                    body.append("%s = %s -creplace $PJ, $RS" % (stream, stream))
+                    body.append("%s = %s -creplace $PT, $RS" % (stream, stream))
+                body.append("%s = %s -creplace $GJ, $RO" % (stream, stream))
+                body.append("%s = %s -creplace $GT, $RO" % (stream, stream))
+                if hide:
+                    body.append("%s = %s -creplace $PH, $RH" % (stream, stream))
             body.append("Write-Output $O")
+            body.append("foreach ($L in $E) { [Console]::Error.WriteLine($L) }")
         body.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
         after, relaxed = _after_step(argv, services, relaxed, _PS_AFTER)
         body.extend(after)
