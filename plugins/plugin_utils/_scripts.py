@@ -603,7 +603,8 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
         lines.append("$RS = %s" % ps_quote("${1}" + SAME_TOKEN + "@"))
     if hide:
         first = len(secrets) + len(mask.lines())
-        lines.append("$PH = %s" % " + '|' + ".join("[regex]::Escape($S[%d])" % (first + i) for i in range(len(hide))))
+        lines.append("$PH = '(?:' + %s + ')'" % " + '|' + ".join("[regex]::Escape($S[%d])" % (first + i)
+                                                                  for i in range(len(hide))))
         lines.append("$RH = %s" % ps_quote(REDACTED))
     files = [(i, sec) for i, sec in enumerate(secrets) if isinstance(sec, SecretFile)]
     lines.extend(_powershell_secret_files(files))

@@ -768,10 +768,10 @@ class Interpreter:
         env = dict(os.environ, AZCMAGENT_STANDIN_FLAVOUR="windows", AZCMAGENT_STANDIN_ROOT=self.host.root)
         env.pop("AZCMAGENT_STANDIN_SERVICE_TOOL", None)
         proc = subprocess.run(self.host.agent_command + argv, capture_output=True, env=env, check=False)
-        captured = proc.stdout.decode("utf-8", "replace").splitlines()
+        captured = native_lines(proc.stdout)
         if not capture:
             self.stdout.extend(line + "\r\n" for line in captured)
-        for line in proc.stderr.decode("utf-8", "replace").splitlines():
+        for line in native_lines(proc.stderr):
             if merge:
                 captured.append(ErrorRecord(line))
             else:
@@ -846,6 +846,14 @@ def unquote_verbatim(raw):
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def native_lines(data):
+    """A native program's output as PowerShell reads it (StreamReader.ReadLine: CR, LF or CRLF end a line)."""
+    lines = re.split(r"\r\n|\r|\n", data.decode("utf-8", "replace"))
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def walk(node):
