@@ -444,7 +444,7 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
     # stop before anything runs rather than pass an empty value on (a secret file checks its own value below)
     empty = ['[ -z "$S%d" ]' % i for i, sec in enumerate(secrets) if sec.value and not isinstance(sec, SecretFile)]
     empty += ['[ -z "$M%d" ]' % i for i, line in enumerate(masked) if line]
-    empty += ['[ -z "$H%d" ]' % i for i in range(len(hide))]
+    # (the hidden forms need no check: they come only with secret files, which check their own value below)
     if empty:
         lines.append("if %s; then echo %s; exit %d; fi"
                      % (" || ".join(empty), posix_quote(MARK + "nostdin"), NOSTDIN_RC))
@@ -541,6 +541,10 @@ _PS_JSON_OTHER = _JSON_LINE + r'(://)(?!%s@)(?:[^"\\]|\\.)*@' % SAME_TOKEN
 _PS_TEXT_OTHER = _TEXT_LINE + r"(.*?://)(?!%s@[^@]*$)(.*)@" % SAME_TOKEN
 
 
+# what PowerShell wraps each line of a native command's standard error in, once merged into its output (2>&1)
+ERROR_RECORD = "Management.Automation.ErrorRecord"
+
+
 def ps_quote(arg: str) -> str:
     """A PowerShell single-quoted string literal (only the quote is special inside)."""
     # PowerShell treats the typographic single quotes as quotes too: double every one.
@@ -606,6 +610,14 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
         lines.append("$PH = '(?:' + %s + ')'" % " + '|' + ".join("[regex]::Escape($S[%d])" % (first + i)
                                                                   for i in range(len(hide))))
         lines.append("$RH = %s" % ps_quote(REDACTED))
+    # the filter of one line of the agent's output: user information of URLs, then the hidden forms
+    filters = "".join(" -creplace %s" % pair for pair in (["$PJ, $RS", "$PT, $RS"] if mask else []) +
+                      ["$GJ, $RO", "$GT, $RO"] + (["$PH, $RH"] if hide else []))
+    if any(not isinstance(step, (Listing, Service)) for step in steps):
+        # W: an azcmagent call's output, captured with its standard error merged in (2>&1), each line filtered and
+        # written back to its own stream (PowerShell wraps every standard error line in an error record)
+        lines.append("function W($Q) { foreach ($L in $Q) { $T = [string]$L%s; if ($L -is [%s]) "
+                     "{ [Console]::Error.WriteLine($T) } else { Write-Output $T } } }" % (filters, ERROR_RECORD))
     files = [(i, sec) for i, sec in enumerate(secrets) if isinstance(sec, SecretFile)]
     lines.extend(_powershell_secret_files(files))
     if executable:
@@ -646,22 +658,10 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
             if marker is not None and argv.action == "start":
                 body.append("if (-not $r) { if (Test-Path -LiteralPath $M) { Remove-Item -LiteralPath $M -Force } }")
         else:
-            # standard error too: each of its lines comes back as an error record, told apart by its type
-            body.append("$Q = @(& $A %s 2>&1)" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
+            # standard output and standard error (2>&1) through the filter W; W runs no native command, so
+            # $LASTEXITCODE stays the agent's
+            body.append("W @(& $A %s 2>&1)" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
             body.append("$r = $LASTEXITCODE")
-            body.append("$O = @(); $E = @()")
-            body.append("foreach ($L in $Q) { if ($L -is [System.Management.Automation.ErrorRecord]) "
-                        "{ $E += [string]$L } else { $O += [string]$L } }")
-            for stream in ("$O", "$E"):
-                if mask:
-                    body.append("%s = %s -creplace $PJ, $RS" % (stream, stream))
-                    body.append("%s = %s -creplace $PT, $RS" % (stream, stream))
-                body.append("%s = %s -creplace $GJ, $RO" % (stream, stream))
-                body.append("%s = %s -creplace $GT, $RO" % (stream, stream))
-                if hide:
-                    body.append("%s = %s -creplace $PH, $RH" % (stream, stream))
-            body.append("Write-Output $O")
-            body.append("foreach ($L in $E) { [Console]::Error.WriteLine($L) }")
         body.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
         after, relaxed = _after_step(argv, services, relaxed, _PS_AFTER)
         body.extend(after)

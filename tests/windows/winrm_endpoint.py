@@ -223,6 +223,7 @@ class Interpreter:
         self.stderr = []
         self.last_exit = 0
         self.last_ok = True  # $?: did the last command succeed
+        self.functions = {}
 
     # -- helpers
     def text(self, node):
@@ -254,9 +255,11 @@ class Interpreter:
             if node.type == "generic_token" and any(q in self.text(node) for q in "'\"\u2018\u2019"):
                 raise Refused("a bare word with a quote in it: %r" % self.text(node))
             if node.type in ("expandable_string_literal", "expandable_here_string_literal", "sub_expression",
-                             "script_block", "function_statement", "while_statement", "for_statement",
+                             "while_statement", "for_statement",
                              "trap_statement", "catch_clause", "catch_clauses"):
                 self.refuse(node)
+            if node.type == "script_block" and (node.parent is None or node.parent.type != "function_statement"):
+                self.refuse(node, "a script block outside a function definition")
             if node.type == "redirection" and self.text(node) != "2>&1":
                 self.refuse(node, "only 2>&1 is emitted")
         try:
@@ -288,6 +291,8 @@ class Interpreter:
             return self.try_statement(node)
         if kind == "foreach_statement":
             return self.foreach_statement(node)
+        if kind == "function_statement":
+            return self.function_statement(node)
         if kind == "pipeline":
             kids = self.named(node)
             if len(kids) != 1:
@@ -330,6 +335,34 @@ class Interpreter:
         for stmts in inner if taken else other:
             self.statements(stmts)
 
+    def function_statement(self, node):
+        """``function NAME($P) { ... }``: one parameter, statements only (no param block, begin/process/end)."""
+        name = next(c for c in node.children if c.type == "function_name")
+        declaration = next((c for c in node.children if c.type == "function_parameter_declaration"), None)
+        params = [c for c in walk(declaration) if c.type == "script_parameter"] if declaration is not None else []
+        block = next((c for c in node.children if c.type == "script_block"), None)
+        body = [c for c in self.named(block) if c.type == "script_block_body"] if block is not None else []
+        if len(params) != 1 or len(body) != 1 or len(self.named(block)) != 1 or any(
+                c.type != "variable" for c in self.named(params[0])):
+            self.refuse(node, "only function NAME($P) { statements } is emitted")
+        lists = [c for c in self.named(body[0]) if c.type == "statement_list"]
+        self.functions[self.text(name).lower()] = (self.text(params[0])[1:].lower(), lists)
+        if self.dry:
+            self.call_function(self.text(name).lower(), [""])
+
+    def call_function(self, name, argument):
+        """Run a function defined above: its parameter and assignments live in a scope of its own (the caller's
+        variables stay readable), as in PowerShell."""
+        param, lists = self.functions[name]
+        outer = self.vars
+        self.vars = dict(outer)
+        self.vars[param] = argument
+        try:
+            for stmts in lists:
+                self.statements(stmts)
+        finally:
+            self.vars = outer
+
     def foreach_statement(self, node):
         """``foreach ($L in $X) { ... }``: the block once per item of an array (a single value: once)."""
         kids = list(node.children)
@@ -369,17 +402,10 @@ class Interpreter:
     def assignment(self, node):
         kids = self.named(node)
         target = self.unwrap(kids[0])
-        if target.type != "variable" or self.text(kids[1]) not in ("=", "+="):
+        if target.type != "variable" or self.text(kids[1]) != "=":
             self.refuse(node)
         name = self.text(target)[1:].lower()
         value_node = self.unwrap(kids[2])
-        operator = self.text(kids[1])
-        if operator == "+=":
-            # only onto an array (@()): the item is appended
-            if not isinstance(self.vars.get(name), list):
-                self.refuse(node, "+= is only emitted onto an array")
-            self.vars[name] = self.vars[name] + [self.pipeline_value(kids[2])]
-            return
         if name == "null":
             self.pipeline_value(kids[2])
             return
@@ -497,8 +523,6 @@ class Interpreter:
             return self.pipeline_value(inner[0])
         if kind == "array_expression":
             inner = [c for c in self.named(node) if c.type == "statement_list"]
-            if not inner and self.text(node).replace(" ", "") == "@()":
-                return []
             if len(inner) == 1 and self.text(inner[0]).strip().lower() == "$input":
                 return list(self.stdin_lines)
             call = self._captured_call(inner)
@@ -635,6 +659,11 @@ class Interpreter:
         name = self.text(first)
         if first.type != "command_name":
             self.refuse(node)
+        if name.lower() in self.functions:
+            if len(items) != 1 or not emit:
+                self.refuse(node, "a function is only called as a statement with one argument")
+            self.call_function(name.lower(), self.value(items[0]))
+            return None
         self.last_ok = True
         if name in ("Stop-Service", "Start-Service"):
             if len(items) != 2 or self.text(items[0]) != "-Name" or self.unwrap(items[1]).type != "string_literal":
