@@ -18,13 +18,14 @@ the last ``Service`` stop succeeded. From the first ``Service`` step on, the
 script no longer stops at a failure: the service is always started again, and
 the exit code is that of the last failing step.
 
-Every azcmagent call's output is filtered on the target before it leaves it (see
-``Mask``): the user information of any URL the agent prints (its ``config list``
+Every azcmagent call's output, standard output and standard error alike, is filtered on the target before it
+leaves it (see ``Mask``): the user information of any URL the agent prints (its ``config list``
 shows the configured proxy URL, ``config set`` confirms the value it set) is
 replaced by ``SAME_TOKEN`` when it equals the user information of the proxy URL the
 task asks for, else by ``OTHER_TOKEN``. Ansible's connection plugins print the raw
 remote output at high verbosity, so redacting on the controller alone would be too
-late; the tokens still let the controller tell whether the proxy differs.
+late; the tokens still let the controller tell whether the proxy differs. The values inside secret files (the
+onboarding credentials) are replaced by ``REDACTED`` wherever they appear, in every form ``hidden_forms`` lists.
 """
 
 from __future__ import annotations
