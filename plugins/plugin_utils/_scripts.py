@@ -608,8 +608,8 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
         lines.append("$RS = %s" % ps_quote("${1}" + SAME_TOKEN + "@"))
     if hide:
         first = len(secrets) + len(mask.lines())
-        lines.append("$PH = '(?:' + %s + ')'" % " + '|' + ".join("[regex]::Escape($S[%d])" % (first + i)
-                                                                  for i in range(len(hide))))
+        escaped = ["[regex]::Escape($S[%d])" % (first + i) for i in range(len(hide))]
+        lines.append("$PH = '(?:' + %s + ')'" % " + '|' + ".join(escaped))
         lines.append("$RH = %s" % ps_quote(REDACTED))
     # the filter of one line of the agent's output: user information of URLs, then the hidden forms
     filters = "".join(" -creplace %s" % pair for pair in (["$PJ, $RS", "$PT, $RS"] if mask else []) +
