@@ -187,6 +187,8 @@ def test_filter_property_over_secret_alphabets(runner, secret, password, noise):
         # the module refuses double quotes in values bound for Windows (PowerShell 5.1 cannot pass them)
         secret, password, noise = (secret.replace('"', "") + "xxxxxxxx")[:24], password.replace('"', "") or "xxxxxx", \
             noise.replace('"', "")
+    # a character no fixed output holds, so that finding the password in the output means it leaked
+    password = "\u00a7" + password
     url = "http://u:%s@proxy.example.com:3128" % password
     steps = connect_steps(secret) + [["config", "list"]]
     mask = secrets.mask_for(url)
@@ -194,8 +196,7 @@ def test_filter_property_over_secret_alphabets(runner, secret, password, noise):
     lines = echo_lines(secret, document) + ["  proxy.url : %s" % url]
     result, raw_out, raw_err = run_with(runner, steps[:1], mask, lines, lines)
     assert not leaked(secret, raw_out, raw_err)
-    assert not [f for f in secrets.json_forms(password) + [password]
-                if f.encode("utf-8") in raw_out + raw_err and f not in noise]
+    assert not [f for f in secrets.json_forms(password) + [password] if f.encode("utf-8") in raw_out + raw_err]
     for text in (result.step(1).stdout, result.step(1).stderr):
         assert text.splitlines()[-1] == "  proxy.url : http://%s@proxy.example.com:3128" % scripts.SAME_TOKEN
     # a line with no URL and no secret in it is not touched (unless it happens to contain the secret)
