@@ -101,6 +101,8 @@ do_sshd() {
     log "created /etc/ssh/sshd_not_to_be_run: the system sshd stays off"
   fi
   apt_install openssh-server
+  # the hostile suite runs the target-side output filter under every awk a target may have
+  apt_install gawk busybox original-awk
 }
 
 do_java() {

@@ -18,22 +18,25 @@ the last ``Service`` stop succeeded. From the first ``Service`` step on, the
 script no longer stops at a failure: the service is always started again, and
 the exit code is that of the last failing step.
 
-Every azcmagent call's output is filtered on the target before it leaves it (see
-``Mask``): the user information of any URL the agent prints (its ``config list``
+Every azcmagent call's output, standard output and standard error alike, is filtered on the target before it
+leaves it (see ``Mask``): the user information of any URL the agent prints (its ``config list``
 shows the configured proxy URL, ``config set`` confirms the value it set) is
 replaced by ``SAME_TOKEN`` when it equals the user information of the proxy URL the
 task asks for, else by ``OTHER_TOKEN``. Ansible's connection plugins print the raw
 remote output at high verbosity, so redacting on the controller alone would be too
-late; the tokens still let the controller tell whether the proxy differs.
+late; the tokens still let the controller tell whether the proxy differs. The values inside secret files (the
+onboarding credentials) are replaced by ``REDACTED`` wherever they appear, in every form ``hidden_forms`` lists.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
+import urllib.parse
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import Step as PlannedStep
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import Secret, carried
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import REDACTED, Secret, carried, json_forms
 
 MARK = "##arcguard:"
 MISSING_RC = 127
@@ -250,9 +253,36 @@ def stdin_args(steps):
     return found
 
 
+def _document_values(text):
+    """The secret values inside a secret file's one line: the string values of a JSON object, else the line."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        return [v for v in doc.values() if isinstance(v, str) and v]
+    return [text] if text else []
+
+
+def hidden_forms(steps):
+    """What the target replaces by ``REDACTED`` wherever the agent prints it: each value inside the secret files
+    these steps send on standard input (the onboarding credentials), as it is, in the forms a JSON encoder gives
+    it and percent-encoded; longest first, so that a longer form is replaced before a shorter one inside it.
+    They travel on standard input after the mask's lines, never in the script. Values of files copied to the
+    target beforehand (connections without standard input) are not known to the filter there."""
+    forms = []
+    for secret in stdin_args(steps):
+        if isinstance(secret, SecretFile):
+            for value in _document_values(secret.value):
+                forms.extend([value] + json_forms(value) + [urllib.parse.quote(value, safe="")])
+    forms = [f for f in dict.fromkeys(forms) if f and "\n" not in f and "\r" not in f]
+    return sorted(forms, key=len, reverse=True)
+
+
 def stdin_data(steps, mask=None) -> str | None:
-    """What to send on standard input for these steps (one secret per line, then the mask's lines), or None."""
-    lines = [s.value for s in stdin_args(steps)] + (mask or NO_MASK).lines()
+    """What to send on standard input for these steps (one secret per line, then the mask's lines, then the
+    forms to hide, ``hidden_forms``), or None."""
+    lines = [s.value for s in stdin_args(steps)] + (mask or NO_MASK).lines() + hidden_forms(steps)
     if not lines:
         return None
     return "".join(line + "\n" for line in lines)
@@ -261,7 +291,9 @@ def stdin_data(steps, mask=None) -> str | None:
 # The output filter (POSIX awk, run with LC_ALL=C so that it works on bytes). A line that starts with { or [
 # is JSON: every "://...@" inside one JSON string (escapes honoured, up to its last @) is a URL's user
 # information. Any other line is text: from its first :// to its last @. The user information becomes
-# SAME_TOKEN when it is one of the mask's forms (AGT for text, AGJ0.. for JSON), else OTHER_TOKEN. The shell
+# SAME_TOKEN when it is one of the mask's forms (AGT for text, AGJ0.. for JSON), else OTHER_TOKEN. Then every
+# occurrence of a hidden form (AGH0.., see hidden_forms; plain index() search, no regular expressions) becomes
+# REDACTED. Values come through ENVIRON, never -v (which would process backslashes). The shell
 # appends an x to what the agent printed, which the filter drops again: output without a final newline stays so.
 # No single quote inside: the program is a single-quoted shell word.
 _POSIX_FILTER = r"""
@@ -287,12 +319,19 @@ function h(s,   x, f, o, p, q, e, L, i, c, u, r) {
   }
   return s
 }
+function d(s,   k, o, p, L) {
+  for (k = 0; k < hn; k++) { L = length(H[k])
+    if (L > 0) { o = ""; while ((p = index(s, H[k])) > 0) { o = o substr(s, 1, p - 1) "@HIDDEN@"; s = substr(s, p + L) }
+      s = o s } }
+  return s
+}
 BEGIN { n = ENVIRON["AGN"] + 0; for (i = 0; i < n; i++) J[ENVIRON["AGJ" i]] = 1
-        t = ENVIRON["AGT"]; ht = (n > 0); B = "\\"; Q = "\"" }
-NR > 1 { print h(p) }
+        t = ENVIRON["AGT"]; ht = (n > 0); B = "\\"; Q = "\""
+        hn = ENVIRON["AGH"] + 0; for (i = 0; i < hn; i++) H[i] = ENVIRON["AGH" i] }
+NR > 1 { print d(h(p)) }
 { p = $0 }
-END { if (NR) { s = h(p); printf "%s", substr(s, 1, length(s) - 1) } }
-""".replace("@SAME@", SAME_TOKEN).replace("@OTHER@", OTHER_TOKEN)
+END { if (NR) { s = h(p); printf "%s", d(substr(s, 1, length(s) - 1)) } }
+""".replace("@SAME@", SAME_TOKEN).replace("@OTHER@", OTHER_TOKEN).replace("@HIDDEN@", REDACTED)
 
 
 # --------------------------------------------------------------------------- POSIX
@@ -391,7 +430,8 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
     mask = mask or NO_MASK
     services = any(isinstance(s, Service) for s in steps)
     masked = mask.lines()
-    if secrets or masked:
+    hide = hidden_forms(steps)
+    if secrets or masked or hide:
         # a terminal instead of the data Ansible sends (become with a password on the local connection):
         # reading it would wait for ever
         lines.append("if [ -t 0 ]; then echo %s; exit %d; fi" % (posix_quote(MARK + "nostdin"), NOSTDIN_RC))
@@ -399,10 +439,13 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
         lines.append("IFS= read -r S%d || true" % index)
     for index, _line in enumerate(masked):
         lines.append("IFS= read -r M%d || true" % index)
+    for index, _line in enumerate(hide):
+        lines.append("IFS= read -r H%d || true" % index)
     # a connection that drops standard input (containers.podman runs the command without it) leaves these empty:
     # stop before anything runs rather than pass an empty value on (a secret file checks its own value below)
     empty = ['[ -z "$S%d" ]' % i for i, sec in enumerate(secrets) if sec.value and not isinstance(sec, SecretFile)]
     empty += ['[ -z "$M%d" ]' % i for i, line in enumerate(masked) if line]
+    # (the hidden forms need no check: they come only with secret files, which check their own value below)
     if empty:
         lines.append("if %s; then echo %s; exit %d; fi"
                      % (" || ".join(empty), posix_quote(MARK + "nostdin"), NOSTDIN_RC))
@@ -410,6 +453,8 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
     if masked:
         env = "AGT=\"$M0\" AGN=%d %s" % (len(masked) - 1, " ".join(
             'AGJ%d="$M%d"' % (i, i + 1) for i in range(len(masked) - 1)))
+    if hide:
+        env = ("%s AGH=%d %s" % (env, len(hide), " ".join('AGH%d="$H%d"' % (i, i) for i in range(len(hide))))).strip()
     lines.append("if ! command -v awk >/dev/null 2>&1; then echo %s; exit %d; fi"
                  % (posix_quote(MARK + "noawk"), MISSING_RC))
     lines.append("W=%s" % posix_quote(_POSIX_FILTER))
@@ -497,6 +542,10 @@ _PS_JSON_OTHER = _JSON_LINE + r'(://)(?!%s@)(?:[^"\\]|\\.)*@' % SAME_TOKEN
 _PS_TEXT_OTHER = _TEXT_LINE + r"(.*?://)(?!%s@[^@]*$)(.*)@" % SAME_TOKEN
 
 
+# what PowerShell wraps each line of a native command's standard error in, once merged into its output (2>&1)
+ERROR_RECORD = "Management.Automation.ErrorRecord"
+
+
 def ps_quote(arg: str) -> str:
     """A PowerShell single-quoted string literal (only the quote is special inside)."""
     # PowerShell treats the typographic single quotes as quotes too: double every one.
@@ -541,7 +590,10 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
     secrets = stdin_args(steps)
     mask = mask or NO_MASK
     services = any(isinstance(s, Service) for s in steps)
-    if secrets or mask:
+    hide = hidden_forms(steps)
+    # native standard error merged into the captured output (2>&1) arrives as error records: stop nothing
+    lines.append("$ErrorActionPreference = 'Continue'")
+    if secrets or mask or hide:
         lines.append("$S = @($input)")
     # the output filter of the POSIX script, as .NET regular expressions (see _POSIX_FILTER)
     lines.append("$GJ = %s" % ps_quote(_PS_JSON_OTHER))
@@ -554,6 +606,19 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
         lines.append("$PT = %s + [regex]::Escape($S[%d]) + %s"
                      % (ps_quote(_TEXT_LINE + "(.*?://)"), first, ps_quote("@(?=[^@]*$)")))
         lines.append("$RS = %s" % ps_quote("${1}" + SAME_TOKEN + "@"))
+    if hide:
+        first = len(secrets) + len(mask.lines())
+        escaped = ["[regex]::Escape($S[%d])" % (first + i) for i in range(len(hide))]
+        lines.append("$PH = '(?:' + %s + ')'" % " + '|' + ".join(escaped))
+        lines.append("$RH = %s" % ps_quote(REDACTED))
+    # the filter of one line of the agent's output: user information of URLs, then the hidden forms
+    filters = "".join(" -creplace %s" % pair for pair in (["$PJ, $RS", "$PT, $RS"] if mask else []) +
+                      ["$GJ, $RO", "$GT, $RO"] + (["$PH, $RH"] if hide else []))
+    if any(not isinstance(step, (Listing, Service)) for step in steps):
+        # W: an azcmagent call's output, captured with its standard error merged in (2>&1), each line filtered and
+        # written back to its own stream (PowerShell wraps every standard error line in an error record)
+        lines.append("function W($Q) { foreach ($L in $Q) { $T = [string]$L%s; if ($L -is [%s]) "
+                     "{ [Console]::Error.WriteLine($T) } else { Write-Output $T } } }" % (filters, ERROR_RECORD))
     files = [(i, sec) for i, sec in enumerate(secrets) if isinstance(sec, SecretFile)]
     lines.extend(_powershell_secret_files(files))
     if executable:
@@ -594,14 +659,10 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
             if marker is not None and argv.action == "start":
                 body.append("if (-not $r) { if (Test-Path -LiteralPath $M) { Remove-Item -LiteralPath $M -Force } }")
         else:
-            body.append("$O = @(& $A %s)" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
+            # standard output and standard error (2>&1) through the filter W; W runs no native command, so
+            # $LASTEXITCODE stays the agent's
+            body.append("W @(& $A %s 2>&1)" % _words(argv, secrets, ps_quote, "$S[%d]", "$C%d"))
             body.append("$r = $LASTEXITCODE")
-            if mask:
-                body.append("$O = $O -creplace $PJ, $RS")
-                body.append("$O = $O -creplace $PT, $RS")
-            body.append("$O = $O -creplace $GJ, $RO")
-            body.append("$O = $O -creplace $GT, $RO")
-            body.append("Write-Output $O")
         body.append("Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end))
         after, relaxed = _after_step(argv, services, relaxed, _PS_AFTER)
         body.extend(after)

@@ -165,7 +165,8 @@ def test_powershell_removal_script_parses_cleanly_and_calls_exactly_the_intended
     assert calls == [["config", "set", "guestconfiguration.enabled", "false"]] + [
         ["extension", "remove", "--name", n] for n in names] + [["config", "list", "--json"]]
     names_used = {text.split()[0] for text, _words in ps_commands(script)}
-    assert names_used <= {"&", "Test-Path", "Write-Output", "Get-ChildItem", "exit", "Stop-Service", "Start-Service"}
+    assert names_used <= {"&", "Test-Path", "Write-Output", "Get-ChildItem", "exit", "Stop-Service", "Start-Service",
+                          "W"}
     commands = _statements_in_order(script)
     stop = commands.index("Stop-Service -Name 'ExtensionService'")
     start = commands.index("Start-Service -Name 'ExtensionService'")
@@ -187,7 +188,7 @@ def test_powershell_removals_run_only_after_a_successful_stop_and_start_always_r
     assert lines[stop + 1] == "if ($?) { $r = 0 }"
     assert "$X = $r" in lines[stop:]
     guard = lines.index("if (-not $X) {")
-    assert lines[guard + 2] == "  $O = @(& $A 'extension' 'remove' '--name' 'A.B')"
+    assert lines[guard + 2] == "  W @(& $A 'extension' 'remove' '--name' 'A.B' 2>&1)"
     start = lines.index("Start-Service -Name 'ExtensionService'")
     # the start is not inside any guard, and nothing after the stop exits early
     assert lines[start - 1] == "$r = 1" and not lines[start].startswith(" ")

@@ -28,6 +28,10 @@ def test_runs_the_agent_with_windows_locations(endpoint):
 @pytest.mark.parametrize("script", [
     "Get-Process", "Invoke-Expression 'calc'", "Write-Output \"$(whoami)\"", "& 'C:\\Windows\\calc.exe'",
     "$x = 1; while ($true) { }", "Write-Output hello'world", "iex ('ca' + 'lc')",
+    # redirections other than a captured call's 2>&1, and script blocks outside a function definition
+    "$A = 'x'; & $A 'config' 'list' 2>$null", "$A = 'x'; & $A 'config' 'list' 2>&1",
+    "$A = 'x'; $O = @(& $A 'config' 'list' > 'C:\\out.txt')", "$b = { Get-Process }",
+    "function F($P) { Write-Output $P }; F 'a' 'b'",
 ])
 def test_refuses_anything_else(endpoint, script):
     result = session(endpoint).run_ps(script)
@@ -97,3 +101,18 @@ def test_a_command_line_over_cmd_exe_limit_is_refused_as_windows_does(endpoint):
     refused = session(endpoint).run_ps(long_)
     assert refused.status_code == 1
     assert refused.std_err == b"The command line is too long.\r\n"
+
+
+def test_merged_standard_error_comes_back_as_error_records(endpoint):
+    """``@(& $A ... 2>&1)``: the agent's stderr lines are items told apart by -is ErrorRecord, written nowhere else."""
+    script = ("$A = $env:ProgramW6432 + '\\AzureConnectedMachineAgent\\azcmagent.exe'\n"
+              "function W($Q) { foreach ($L in $Q) { $T = [string]$L -creplace 'unknown', 'UNKNOWN'; "
+              "if ($L -is [Management.Automation.ErrorRecord]) { [Console]::Error.WriteLine('err: ' + $T) } "
+              "else { Write-Output ('out: ' + $T) } } }\n"
+              "W @(& $A 'config' 'get' 'no.such.property' 2>&1)\n$r = $LASTEXITCODE\nexit $r")
+    result = session(endpoint).run_ps(script)
+    assert result.status_code == 23, result.std_err
+    errors = result.std_err.decode("utf-8").splitlines()
+    assert errors and all(line.startswith("err: ") for line in errors), errors
+    assert "UNKNOWN" in errors[0] and "unknown" not in errors[0]
+    assert not [line for line in result.std_out.decode("utf-8").splitlines() if not line.startswith("out: ")]

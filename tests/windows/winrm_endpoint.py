@@ -145,6 +145,14 @@ WRAPPERS = {"logical_expression", "bitwise_expression", "comparison_expression",
             "left_assignment_expression"}
 
 
+class ErrorRecord(str):
+    """A line of a native command's standard error merged into its output by ``2>&1``: PowerShell wraps each in
+    a System.Management.Automation.ErrorRecord whose string form is the line."""
+
+
+ERROR_RECORD_TYPES = ("system.management.automation.errorrecord", "management.automation.errorrecord")
+
+
 class Host:
     """One Windows host: its file system root and the agent command."""
 
@@ -207,11 +215,15 @@ class Interpreter:
         self.host = host
         self.source = source
         self.vars = {}
-        self.stdin_lines = stdin.decode("utf-8", "replace").splitlines() if stdin else []
+        # $input from standard input: lines as StreamReader.ReadLine splits them (CR, LF or CRLF only)
+        self.stdin_lines = re.split(r"\r\n|\r|\n", stdin.decode("utf-8", "replace")) if stdin else []
+        if self.stdin_lines and self.stdin_lines[-1] == "":
+            self.stdin_lines.pop()
         self.stdout = []
         self.stderr = []
         self.last_exit = 0
         self.last_ok = True  # $?: did the last command succeed
+        self.functions = {}
 
     # -- helpers
     def text(self, node):
@@ -243,10 +255,13 @@ class Interpreter:
             if node.type == "generic_token" and any(q in self.text(node) for q in "'\"\u2018\u2019"):
                 raise Refused("a bare word with a quote in it: %r" % self.text(node))
             if node.type in ("expandable_string_literal", "expandable_here_string_literal", "sub_expression",
-                             "script_block", "function_statement", "while_statement", "for_statement",
-                             "foreach_statement", "trap_statement", "catch_clause", "catch_clauses",
-                             "redirection"):
+                             "while_statement", "for_statement",
+                             "trap_statement", "catch_clause", "catch_clauses"):
                 self.refuse(node)
+            if node.type == "script_block" and (node.parent is None or node.parent.type != "function_statement"):
+                self.refuse(node, "a script block outside a function definition")
+            if node.type == "redirection" and self.text(node) != "2>&1":
+                self.refuse(node, "only 2>&1 is emitted")
         try:
             for child in self.named(root):
                 if child.type != "statement_list":
@@ -274,6 +289,10 @@ class Interpreter:
             return self.if_statement(node)
         if kind == "try_statement":
             return self.try_statement(node)
+        if kind == "foreach_statement":
+            return self.foreach_statement(node)
+        if kind == "function_statement":
+            return self.function_statement(node)
         if kind == "pipeline":
             kids = self.named(node)
             if len(kids) != 1:
@@ -294,21 +313,76 @@ class Interpreter:
     def if_statement(self, node):
         kids = list(node.children)
         words = [self.text(c).lower() for c in kids if not c.is_named]
-        if "elseif" in words or "else" in words:
+        if "elseif" in words or any(c.type == "elseif_clauses" for c in kids):
             self.refuse(node)
         condition = next(c for c in kids if c.type == "pipeline")
         block = next(c for c in kids if c.type == "statement_block")
+        otherwise = next((c for c in kids if c.type == "else_clause"), None)
         taken = self.truth(self.pipeline_value(condition))
         inner = [c for c in self.named(block) if c.type == "statement_list"]
+        other = []
+        if otherwise is not None:
+            other_block = next(c for c in otherwise.children if c.type == "statement_block")
+            other = [c for c in self.named(other_block) if c.type == "statement_list"]
         if self.dry:
-            try:
-                for stmts in inner:
-                    self.statements(stmts)
-            except Exit:
-                pass
+            for branch in (inner, other):
+                try:
+                    for stmts in branch:
+                        self.statements(stmts)
+                except Exit:
+                    pass
             return
-        if taken:
-            for stmts in inner:
+        for stmts in inner if taken else other:
+            self.statements(stmts)
+
+    def function_statement(self, node):
+        """``function NAME($P) { ... }``: one parameter, statements only (no param block, begin/process/end)."""
+        name = next(c for c in node.children if c.type == "function_name")
+        declaration = next((c for c in node.children if c.type == "function_parameter_declaration"), None)
+        params = [c for c in walk(declaration) if c.type == "script_parameter"] if declaration is not None else []
+        block = next((c for c in node.children if c.type == "script_block"), None)
+        body = [c for c in self.named(block) if c.type == "script_block_body"] if block is not None else []
+        if len(params) != 1 or len(body) != 1 or len(self.named(block)) != 1 or any(
+                c.type != "variable" for c in self.named(params[0])):
+            self.refuse(node, "only function NAME($P) { statements } is emitted")
+        lists = [c for c in self.named(body[0]) if c.type == "statement_list"]
+        self.functions[self.text(name).lower()] = (self.text(params[0])[1:].lower(), lists)
+        if self.dry:
+            self.call_function(self.text(name).lower(), [""])
+
+    def call_function(self, name, argument):
+        """Run a function defined above: its parameter and assignments live in a scope of its own (the caller's
+        variables stay readable), as in PowerShell."""
+        param, lists = self.functions[name]
+        outer = self.vars
+        self.vars = dict(outer)
+        self.vars[param] = argument
+        try:
+            for stmts in lists:
+                self.statements(stmts)
+        finally:
+            self.vars = outer
+
+    def foreach_statement(self, node):
+        """``foreach ($L in $X) { ... }``: the block once per item of an array (a single value: once)."""
+        kids = list(node.children)
+        variable = next((c for c in kids if c.type == "variable"), None)
+        source = next((c for c in kids if c.type == "pipeline"), None)
+        block = next((c for c in kids if c.type == "statement_block"), None)
+        if variable is None or source is None or block is None or any(
+                c.type == "foreach_parameter" for c in kids):
+            self.refuse(node)
+        items = self.pipeline_value(source)
+        if items is None:
+            items = []
+        elif not isinstance(items, list):
+            items = [items]
+        if self.dry:
+            items = [""]
+        name = self.text(variable)[1:].lower()
+        for item in items:
+            self.vars[name] = item
+            for stmts in [c for c in self.named(block) if c.type == "statement_list"]:
                 self.statements(stmts)
 
     def try_statement(self, node):
@@ -462,6 +536,14 @@ class Interpreter:
             if not isinstance(base, list) or not isinstance(index, int):
                 self.refuse(node)
             return base[index] if -len(base) <= index < len(base) else None
+        if kind == "expression_with_unary_operator" and node.children[0].type == "cast_expression":
+            node = node.children[0]
+            kind = node.type
+        if kind == "cast_expression":
+            kids = self.named(node)
+            if len(kids) != 2 or self.text(kids[0]).lower() != "[string]":
+                self.refuse(node, "only [string] casts are emitted")
+            return self.to_text(self.value(kids[1]))
         if kind == "expression_with_unary_operator":
             op = self.text(node.children[0]).lower()
             if op != "-not":
@@ -477,8 +559,13 @@ class Interpreter:
             return self.to_text(left) + self.to_text(right)
         if kind in ("comparison_expression", "comparison_argument_expression"):
             kids = node.children
-            if len(kids) != 3 or self.text(kids[1]).lower() not in ("-ne", "-creplace"):
+            if len(kids) != 3 or self.text(kids[1]).lower() not in ("-ne", "-creplace", "-is"):
                 self.refuse(node)
+            if self.text(kids[1]).lower() == "-is":
+                kind_node = self.unwrap(kids[2])
+                if kind_node.type != "type_literal" or self.text(kind_node)[1:-1].lower() not in ERROR_RECORD_TYPES:
+                    self.refuse(node, "only -is [System.Management.Automation.ErrorRecord] is emitted")
+                return isinstance(self.value(kids[0]), ErrorRecord)
             if self.text(kids[1]).lower() == "-creplace":
                 return self.creplace(node, self.value(kids[0]), kids[2])
             return self.value(kids[0]) != self.value(kids[2])
@@ -551,6 +638,13 @@ class Interpreter:
             if len(variable) != 1 or self.text(target).strip() != self.text(variable[0]):
                 self.refuse(node, "only & $Variable calls are emitted")
             program = self.value(variable[0])
+            merge = bool(items) and items[-1].type == "redirection"
+            if merge:
+                if not capture or self.text(items[-1]) != "2>&1":
+                    self.refuse(node, "2>&1 is only emitted on a captured native call")
+                items = items[:-1]
+            if any(item.type == "redirection" for item in items):
+                self.refuse(node, "only one 2>&1, at the end")
             args = []
             for item in items:
                 if item.type in ("command_parameter", "generic_token"):
@@ -559,12 +653,17 @@ class Interpreter:
                 if isinstance(value, (list, bool)) or value is None:
                     self.refuse(item, "native argument is not a string")
                 args.append(self.to_text(value))
-            return self.native(str(program), args, capture)
+            return self.native(str(program), args, capture, merge)
         if capture:
             self.refuse(node, "only a native call is captured")
         name = self.text(first)
         if first.type != "command_name":
             self.refuse(node)
+        if name.lower() in self.functions:
+            if len(items) != 1 or not emit:
+                self.refuse(node, "a function is only called as a statement with one argument")
+            self.call_function(name.lower(), self.value(items[0]))
+            return None
         self.last_ok = True
         if name in ("Stop-Service", "Start-Service"):
             if len(items) != 2 or self.text(items[0]) != "-Name" or self.unwrap(items[1]).type != "string_literal":
@@ -677,8 +776,9 @@ class Interpreter:
             self.stderr.append("%s : %s\r\n" % (verb, err or "Service '%s' cannot be %s." % (name, done)))
             self.last_ok = False
 
-    def native(self, program, args, capture=False):
-        """Run the agent. ``capture``: its output lines are the value (as in @(& $A ...)), not written out."""
+    def native(self, program, args, capture=False, merge=False):
+        """Run the agent. ``capture``: its output lines are the value (as in @(& $A ...)), not written out;
+        ``merge`` (2>&1): its standard error lines are in the value too, as ErrorRecord items, not written out."""
         if program.lower() == ICACLS_PATH.lower():
             return self.icacls(args)
         if self.dry:
@@ -697,11 +797,14 @@ class Interpreter:
         env = dict(os.environ, AZCMAGENT_STANDIN_FLAVOUR="windows", AZCMAGENT_STANDIN_ROOT=self.host.root)
         env.pop("AZCMAGENT_STANDIN_SERVICE_TOOL", None)
         proc = subprocess.run(self.host.agent_command + argv, capture_output=True, env=env, check=False)
-        captured = proc.stdout.decode("utf-8", "replace").splitlines()
+        captured = native_lines(proc.stdout)
         if not capture:
             self.stdout.extend(line + "\r\n" for line in captured)
-        for line in proc.stderr.decode("utf-8", "replace").splitlines():
-            self.stderr.append(line + "\r\n")
+        for line in native_lines(proc.stderr):
+            if merge:
+                captured.append(ErrorRecord(line))
+            else:
+                self.stderr.append(line + "\r\n")
         self.last_exit = proc.returncode
         self.last_ok = proc.returncode == 0
         return captured if capture else None
@@ -772,6 +875,14 @@ def unquote_verbatim(raw):
         out.append(ch)
         i += 1
     return "".join(out)
+
+
+def native_lines(data):
+    """A native program's output as PowerShell reads it (StreamReader.ReadLine: CR, LF or CRLF end a line)."""
+    lines = re.split(r"\r\n|\r|\n", data.decode("utf-8", "replace"))
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def walk(node):

@@ -418,6 +418,18 @@ class Agent:
         return name
 
     def cmd_config(self, sub, args, opts):
+        if self.faults.get("proxy_on_stderr"):
+            # a verbose agent logging its proxy (with its credentials) on standard error before the command
+            try:
+                url = self.value(self.read_state(), "proxy.url")
+            except Fail:
+                url = None
+            if url:
+                self.warn("DEBUG   using proxy %s" % url)
+                self.warn(json.dumps({"level": "debug", "proxy": url}))
+        return self._cmd_config(sub, args, opts)
+
+    def _cmd_config(self, sub, args, opts):
         self.require_elevated()
         if sub == "list":
             if args:
@@ -1320,6 +1332,31 @@ Flags:
   -v, --verbose      Show verbose logging"""
 
 
+def echo_secrets(agent, argv):
+    """``faults.echo_secrets``: a failing connect or disconnect quotes its --config file and the secrets in it, on
+    both streams (as a verbose log line and an error message might), as is and JSON-encoded."""
+    if not agent.faults.get("echo_secrets"):
+        return
+    path = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--config"), None) or next(
+        (a.split("=", 1)[1] for a in argv if a.startswith("--config=")), None)
+    if agent.flavour == "windows" and path and re.match(r"^[A-Za-z]:\\", path):
+        path = agent.path(*[p for p in path[3:].split("\\") if p])
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            text = handle.read().strip()
+    except (OSError, TypeError):
+        return
+    agent.say("DEBUG   read configuration file: %s" % text)
+    agent.warn("DEBUG   read configuration file: %s" % text)
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        doc = {}
+    for key, value in (doc.items() if isinstance(doc, dict) else []):
+        agent.warn("ERROR   the credentials were refused: --%s %s" % (key, value))
+        agent.say(json.dumps({"level": "error", "msg": "credentials refused", key: value}))
+
+
 def run(agent, argv, log_extra=None):
     log_extra = {} if log_extra is None else log_extra
     first = next((a for a in argv if not a.startswith("-")), None)
@@ -1331,7 +1368,11 @@ def run(agent, argv, log_extra=None):
         try:
             return getattr(connection, first)(argv, log_extra)
         except AzFail as exc:
+            echo_secrets(agent, argv)
             return connection.fatal(exc.code, exc.message)
+        except Fail:
+            echo_secrets(agent, argv)
+            raise
     args, opts = parse_args(argv)
     if opts["config"]:
         if not os.path.exists(opts["config"]):
