@@ -145,16 +145,21 @@ def _run_with_copied_file(runner, steps):
     folder = match.group(1)
     try:
         for index, secret in enumerate(files):
+            secret.placed = "%s/config%d.json" % (folder, index)
+        # each secret file, and the forms of their values the target's output filter hides (read from there)
+        contents = [(f.placed, f.value + "\n") for f in files]
+        contents.append(("%s/%s" % (folder, scripts.HIDDEN_FILE),
+                         "".join(form + "\n" for form in scripts.hidden_forms(steps, placed=True))))
+        for path, text in contents:
             handle, local = tempfile.mkstemp(prefix="arcguard-secret-")
             try:
-                os.write(handle, (secret.value + "\n").encode("utf-8"))
+                os.write(handle, text.encode("utf-8"))
                 os.close(handle)
-                secret.placed = "%s/config%d.json" % (folder, index)
-                runner.action._connection.put_file(local, secret.placed)
+                runner.action._connection.put_file(local, path)
             finally:
                 os.unlink(local)
         # the folder keeps others out already; the files get the mode they would have had
-        runner.action._low_level_execute_command("chmod 600 %s" % " ".join("'%s'" % f.placed for f in files),
+        runner.action._low_level_execute_command("chmod 600 %s" % " ".join("'%s'" % p for p, _t in contents),
                                                  sudoable=False)
     except Exception:
         runner.action._low_level_execute_command("rm -rf '%s'" % folder, sudoable=False)

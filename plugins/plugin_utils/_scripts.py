@@ -264,19 +264,30 @@ def _document_values(text):
     return [text] if text else []
 
 
-def hidden_forms(steps):
+def hidden_forms(steps, placed=False):
     """What the target replaces by ``REDACTED`` wherever the agent prints it: each value inside the secret files
     these steps send on standard input (the onboarding credentials), as it is, in the forms a JSON encoder gives
     it and percent-encoded; longest first, so that a longer form is replaced before a shorter one inside it.
-    They travel on standard input after the mask's lines, never in the script. Values of files copied to the
-    target beforehand (connections without standard input) are not known to the filter there."""
+    They travel on standard input after the mask's lines, never in the script.
+
+    ``placed``: the same for the files copied to the target beforehand instead (connections without standard
+    input); those forms are copied too, into ``HIDDEN_FILE`` of the same private folder, and read from there."""
+    if placed:
+        files = []
+        for argv in steps:
+            if not isinstance(argv, (Listing, Service)):
+                files.extend(a for a in argv if isinstance(a, SecretFile) and a.placed and a not in files)
+    else:
+        files = [s for s in stdin_args(steps) if isinstance(s, SecretFile)]
     forms = []
-    for secret in stdin_args(steps):
-        if isinstance(secret, SecretFile):
-            for value in _document_values(secret.value):
-                forms.extend([value] + json_forms(value) + [urllib.parse.quote(value, safe="")])
+    for secret in files:
+        for value in _document_values(secret.value):
+            forms.extend([value] + json_forms(value) + [urllib.parse.quote(value, safe="")])
     forms = [f for f in dict.fromkeys(forms) if f and "\n" not in f and "\r" not in f]
     return sorted(forms, key=len, reverse=True)
+
+
+HIDDEN_FILE = "hidden"
 
 
 def stdin_data(steps, mask=None) -> str | None:
@@ -441,6 +452,12 @@ def posix_script(steps, executable=None, timeout=None, keep_going=False, mask=No
         lines.append("IFS= read -r M%d || true" % index)
     for index, _line in enumerate(hide):
         lines.append("IFS= read -r H%d || true" % index)
+    # the forms of files copied beforehand come from their private folder (removed with it)
+    copied = hidden_forms(steps, placed=True)
+    if copied:
+        reads = " ".join("IFS= read -r H%d || true;" % (len(hide) + i) for i in range(len(copied)))
+        lines.append("{ %s } < %s" % (reads, posix_quote(_placed_folders(steps)[0] + "/" + HIDDEN_FILE)))
+        hide = hide + copied
     # a connection that drops standard input (containers.podman runs the command without it) leaves these empty:
     # stop before anything runs rather than pass an empty value on (a secret file checks its own value below)
     empty = ['[ -z "$S%d" ]' % i for i, sec in enumerate(secrets) if sec.value and not isinstance(sec, SecretFile)]
