@@ -12,10 +12,11 @@ from tests.azure.conftest import SECRET, SUB_A, SUB_B, VENV_BIN, ansible_env
 def run_task(fake, tmp_path, options):
     """One play on localhost running arc_machine_info with ``options``; returns (proc, registered result)."""
     out = tmp_path / "result.json"
-    play = [{"hosts": "localhost", "gather_facts": False,
-             "vars": {"ansible_python_interpreter": os.path.join(VENV_BIN, "python")}, "tasks": [
-        {"name": "machines", "arcguard.azcmagent.arc_machine_info": options, "register": "r", "ignore_errors": True},
-        {"name": "save", "ansible.builtin.copy": {"dest": str(out), "content": "{{ r | to_json }}"}}]}]
+    tasks = [{"name": "machines", "arcguard.azcmagent.arc_machine_info": options, "register": "r",
+              "ignore_errors": True},
+             {"name": "save", "ansible.builtin.copy": {"dest": str(out), "content": "{{ r | to_json }}"}}]
+    play = [{"hosts": "localhost", "gather_facts": False, "tasks": tasks,
+             "vars": {"ansible_python_interpreter": os.path.join(VENV_BIN, "python")}}]
     path = tmp_path / "play.json"
     path.write_text(json.dumps(play))
     proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", "localhost,", "-c", "local", str(path)],

@@ -8,6 +8,8 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmach
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import PlanError
 
+SUB1 = "aaaaaaaa-0000-4000-8000-000000000001"
+SUB2 = "BBBBBBBB-0000-4000-8000-000000000002"
 RID = "/subscriptions/5f0c0c2e-1111-2222-3333-444444444444/resourceGroups/Arc-Prod/providers/Microsoft.HybridCompute/machines/web01"
 
 # a Resource Graph row as documented: envelope + ARG columns, properties as ARM has them
@@ -219,7 +221,7 @@ def test_retry_after(headers, seconds):
     ({"arm_endpoint": "https://127.0.0.1:8443/", "authority_host": "127.0.0.1:8443"}, "scope",
      "https://127.0.0.1:8443/.default"),
     ({"authority_host": "https://127.0.0.1:8443"}, "instance_discovery", False),
-    ({"subscriptions": "aaaaaaaa-0000-4000-8000-000000000001, BBBBBBBB-0000-4000-8000-000000000002,AAAAAAAA-0000-4000-8000-000000000001"}, "subscriptions", ["aaaaaaaa-0000-4000-8000-000000000001", "BBBBBBBB-0000-4000-8000-000000000002"]),
+    ({"subscriptions": "%s, %s,%s" % (SUB1, SUB2, SUB1.upper())}, "subscriptions", [SUB1, SUB2]),
     ({"arm_endpoint": "management.example.com:8443/base/"}, "arm_endpoint", "https://management.example.com:8443/base"),
     ({"arm_endpoint": "https://[::1]:8443"}, "arm_endpoint", "https://[::1]:8443"),
 ])
@@ -233,9 +235,9 @@ def test_settings(options, key, value):
     ({"authority_host": "http://127.0.0.1:8443"}, "authority_host must be an https URL"),
     ({"secret": "hunter2", "client_id": "app"}, "missing: tenant"),
     ({"secret": "hunter2"}, "missing: client_id, tenant"),
-    ({"subscriptions": ["aaaaaaaa-0000-4000-8000-000000000001", ""]}, "subscriptions: empty entry"),
+    ({"subscriptions": [SUB1, ""]}, "subscriptions: empty entry"),
     ({"subscriptions": ["Production"]}, "subscriptions must be subscription IDs .*'Production'"),
-    ({"subscriptions": [5, "aaaaaaaa-0000-4000-8000-000000000001"]}, "not subscription names.*got '5'$"),
+    ({"subscriptions": [5, SUB1]}, "not subscription names.*got '5'$"),
     ({"subscriptions": "aaaaaaaa-0000-4000-8000-0000000000010"}, "subscriptions must be subscription IDs"),
     ({"arm_endpoint": "not a url"}, "arm_endpoint must be an https URL such as"),
     ({"arm_endpoint": "https://arm.example.com:99999"}, "arm_endpoint must be an https URL such as"),
