@@ -241,16 +241,26 @@ def display_argv(argv):
     return [a.shown if isinstance(a, Secret) else a for a in argv_of(argv)]
 
 
-def stdin_args(steps):
-    """The arguments of ``steps`` that travel on standard input (``Secret``), once each, in order."""
+def _secret_args(steps):
+    """The ``Secret`` arguments of ``steps`` (listings and services have none), once each, in order."""
     found = []
     for argv in steps:
         if isinstance(argv, (Listing, Service)):
             continue
         for arg in argv:
-            if isinstance(arg, Secret) and not getattr(arg, "placed", None) and arg not in found:
+            if isinstance(arg, Secret) and arg not in found:
                 found.append(arg)
     return found
+
+
+def stdin_args(steps):
+    """The arguments of ``steps`` that travel on standard input: their secrets not copied to the target."""
+    return [arg for arg in _secret_args(steps) if not getattr(arg, "placed", None)]
+
+
+def _placed_files(steps):
+    """The secret files of ``steps`` copied to the target beforehand (connections without standard input)."""
+    return [arg for arg in _secret_args(steps) if isinstance(arg, SecretFile) and arg.placed]
 
 
 def _document_values(text):
@@ -272,13 +282,7 @@ def hidden_forms(steps, placed=False):
 
     ``placed``: the same for the files copied to the target beforehand instead (connections without standard
     input); those forms are copied too, into ``HIDDEN_FILE`` of the same private folder, and read from there."""
-    if placed:
-        files = []
-        for argv in steps:
-            if not isinstance(argv, (Listing, Service)):
-                files.extend(a for a in argv if isinstance(a, SecretFile) and a.placed and a not in files)
-    else:
-        files = [s for s in stdin_args(steps) if isinstance(s, SecretFile)]
+    files = _placed_files(steps) if placed else [s for s in stdin_args(steps) if isinstance(s, SecretFile)]
     forms = []
     for secret in files:
         for value in _document_values(secret.value):
@@ -364,14 +368,7 @@ def _posix_service(step):
 
 
 def _placed_folders(steps):
-    found = []
-    for argv in steps:
-        if isinstance(argv, (Listing, Service)):
-            continue
-        for arg in argv:
-            if isinstance(arg, SecretFile) and arg.placed and arg.placed.rsplit("/", 1)[0] not in found:
-                found.append(arg.placed.rsplit("/", 1)[0])
-    return found
+    return list(dict.fromkeys(arg.placed.rsplit("/", 1)[0] for arg in _placed_files(steps)))
 
 
 def _posix_secret_files(secrets, placed=()):

@@ -11,7 +11,6 @@ output, at the top verbosity (Ansible prints the raw remote stdout and stderr th
 import pytest
 
 from tests.hostile import harness
-from tests.lib.sshd import unavailable
 
 TENANT = "11111111-1111-1111-1111-111111111111"
 SUB = "22222222-2222-2222-2222-222222222222"
@@ -21,15 +20,6 @@ SECRET = "Sp-s3cr3t'\"\\%2F&\\1$&.*[a-z]{2}|^()~`;<>\u00e9\u4e2d\U0001F600-end"
 TOKEN = "eyJ0eXAiOiJKV1QiLCJhbGciOi.PAYLOAD'\\&%41.sig-" + "t" * 60
 PASSWORD = "pw'\\%41&$1.*\u00e9\u4e2d"
 OLD_PASSWORD = "old'\\&%2F\u00fc-pw"
-
-
-@pytest.fixture(scope="module", params=harness.CONNECTIONS)
-def target(request, tmp_path_factory):
-    if request.param == "ssh" and unavailable():
-        pytest.fail(unavailable())
-    host = harness.Target(request.param, tmp_path_factory.mktemp("echo-" + request.param))
-    yield host
-    host.stop()
 
 
 def connect_task(target, credential):

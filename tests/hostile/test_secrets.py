@@ -9,11 +9,9 @@ UTF-16LE as in -EncodedCommand). The agent already has a proxy with another pass
 
 import string
 
-import pytest
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
 from tests.hostile import harness
-from tests.lib.sshd import unavailable
 
 SPECIAL = "!$%&'()*+,;=:~-._\"\\[]{}<>|^`"
 NON_ASCII = "\u00e9\u00fc\u00df\u4e2d\u2603\U0001F600\u03a9"
@@ -43,15 +41,6 @@ def task_for(carrier, url, target):
         return target.args(profile="corp", profiles={"corp": {"options": {}}}, overrides={"proxy_url": url}), {}
     # a variable (as from a vault): with display_args_to_stdout the task banner shows the expression, not the value
     return target.args(proxy_url="{{ arc_proxy }}"), {"arc_proxy": url}
-
-
-@pytest.fixture(scope="module", params=harness.CONNECTIONS)
-def target(request, tmp_path_factory):
-    if request.param == "ssh" and unavailable():
-        pytest.fail(unavailable())
-    host = harness.Target(request.param, tmp_path_factory.mktemp("host-" + request.param))
-    yield host
-    host.stop()
 
 
 def _play(target, carrier, url):
