@@ -188,8 +188,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _populate(self, machines):
         statuses = self.get_option("include_statuses") or []
-        if azure.status_warning(statuses):
-            display.warning(azure.status_warning(statuses))
+        unknown = azure.status_warning(statuses)
+        if unknown:
+            display.warning(unknown)
         os_types = [o.lower() for o in self.get_option("include_os") or []]
         tags = self.get_option("tags") or {}
         strict = self.get_option("strict")

@@ -168,6 +168,16 @@ def test_disconnected_machines_are_watched_when_asked(fake):
     assert running and [e["arc_drift"]["status"] for e in queue.events] == ["Disconnected"]
 
 
+def test_a_status_azure_never_gives_is_warned_about_and_watches_nothing(fake, caplog):
+    caplog.set_level(logging.INFO)
+    fake.write_state(state([machine("web02", dict(DEFENDER, **{"guestconfiguration.enabled": True}))]))
+    queue, running = run(args_for(fake, include_statuses=["Conected"]),
+                         lambda q: any("compared" in r.getMessage() for r in caplog.records))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert running and queue.events == []
+    assert any("'conected' is not a status Azure is known to give" in w for w in warnings), warnings
+
+
 def test_unchanged_drift_is_not_repeated_changed_drift_is_sent(fake):
     fake.write_state(state([machine("web02", dict(DEFENDER, **{"guestconfiguration.enabled": True}))]))
     marks = {}

@@ -130,6 +130,7 @@ options:
       - The machine statuses that are watched (compared case-insensitively), for example C(Connected),
         C(Disconnected), C(Error), C(Expired).
       - A disconnected machine's reported settings are its last report, which may be stale.
+      - A value Azure is not known to give is kept (Azure's list may grow) and logged as a warning at start.
     type: list
     elements: str
     default: [Connected]
@@ -353,6 +354,9 @@ async def main(queue, args):
     except _azure.AzureSdkMissing as exc:
         raise _azure.AzureSdkMissing("%s: %s" % (SOURCE, exc)) from None
     watch = _Watch(settings)
+    unknown = _azure.status_warning(sorted(settings["include_statuses"]))
+    if unknown:
+        LOG.warning("%s: %s", SOURCE, unknown)
     _quiet_sdk()
     LOG.info("%s: watching %s every %s s", SOURCE,
              "profile %s" % settings["profile"] if settings["profile"] else "the profile named by tag %s"
