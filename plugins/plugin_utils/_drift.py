@@ -211,6 +211,7 @@ def drift_event(machine, profile, differences, host=None):
     ``host_name`` says it again and ``resource_id`` is the machine, which the enforcement checks."""
     details = _details(machine, profile)
     details["host_name"] = host
+    details["overrides"] = dict(machine.get("lockdown_overrides") or {})
     details["differences"] = [dict(d) for d in differences]
     return {EVENT_DRIFT: details, "meta": {"hosts": host}}
 
@@ -268,6 +269,7 @@ def evaluate(settings, machines, differences, names=None):
             continue
         options = options_for(settings, machine, profile, host)
         profile = options["profile"]
+        machine["lockdown_overrides"] = dict(options.get("overrides") or {})
         reported = machine.get("agent_configuration")
         unreadable = machine.get("unreadable") or ()
         if (not isinstance(reported, dict) or not reported) and not unreadable:
