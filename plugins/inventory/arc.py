@@ -70,17 +70,6 @@ options:
     type: list
     elements: str
     default: [machineFqdn, dnsFqdn, name]
-  host_naming:
-    description:
-      - How machines become inventory hostnames (see docs/inventory.md in the collection).
-      - C(name) keeps a machine's resource name when it is unique, safe and not a group name, and qualifies it as
-        C(NAME~RESOURCEGROUP~SUBSCRIPTION) otherwise.
-      - C(qualified) names every machine C(NAME~RESOURCEGROUP~SUBSCRIPTION), so no hostname ever depends on
-        which other machines exist.
-      - Use the same value for the drift source and M(arcguard.azcmagent.arc_machine_info).
-    type: str
-    choices: [name, qualified]
-    default: name
 """
 
 EXAMPLES = r"""
