@@ -14,6 +14,7 @@ are generic strings counted per kind in ``Report.finding_counts``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -316,8 +317,20 @@ def from_host(profile, info, check):
     return verdict
 
 
-def azure_view(machine, options):
-    """Azure's judgement of one machine against the lockdown ``options`` (profile, profiles, overrides...)."""
+def _key(value):
+    """A hashable key for a JSON-like value (None when it holds something JSON cannot write)."""
+    try:
+        return json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        return None
+
+
+def azure_view(machine, options, cache=None):
+    """Azure's judgement of one machine against the lockdown ``options`` (profile, profiles, overrides...).
+
+    ``cache``: a dict kept over one fleet; hosts with the same options, OS type and reported settings (most
+    of a fleet) share one comparison instead of resolving the profile again.
+    """
     config = machine.get("agent_configuration") or {}
     view = AzureView(status=machine.get("status"), last_status_change=machine.get("last_status_change"),
                      agent_version=machine.get("agent_version"), resource_id=machine.get("resource_id"))
@@ -327,10 +340,17 @@ def azure_view(machine, options):
     if not config:
         view.error = "Azure reports no agent settings for this machine (status %s)" % (machine.get("status"),)
         return view
-    try:
-        diffs, view.not_reported, _warnings = arcmachine.compare(options, machine.get("os_type"), config)
-    except planner.PlanError as exc:
-        view.error = str(exc)
+    key = None if cache is None else (_key(options), machine.get("os_type"), _key(config))
+    if key is not None and None not in key and key in cache:
+        diffs, view.not_reported, view.error = cache[key]
+    else:
+        try:
+            diffs, view.not_reported, _warnings = arcmachine.compare(options, machine.get("os_type"), config)
+        except planner.PlanError as exc:
+            diffs, view.error = [], str(exc)
+        if key is not None and None not in key:
+            cache[key] = (diffs, view.not_reported, view.error)
+    if view.error:
         return view
     view.differences = [difference(d["property"], d["expected"], d["actual"]) for d in diffs]
     view.compliant = not view.differences
@@ -349,7 +369,7 @@ def disagreements(host_config, azure_config):
     return out
 
 
-def add_azure(verdict, source, machine, options, info, ambiguity=None):
+def add_azure(verdict, source, machine, options, info, ambiguity=None, cache=None):
     """A host's verdict with Azure's view and findings (and, for source azure, Azure's verdict as its own).
     ``ambiguity``: why no machine matched although several have the host's name."""
     verdict.findings = []
@@ -360,7 +380,7 @@ def add_azure(verdict, source, machine, options, info, ambiguity=None):
             verdict.error = ambiguity or "not in Azure: no Arc machine matches this host"
             verdict.error_detail = None
         return verdict
-    view = azure_view(machine, options)
+    view = azure_view(machine, options, cache)
     verdict.azure = view
     if source == "azure":
         verdict.compliant = view.compliant
@@ -389,7 +409,7 @@ def build(hosts, profile=None, generated=None, azure=None):
     ``azure`` (audit_source azure or both): {"source", "machines": {name: machine or None},
     "options": {name: lockdown options}, "not_in_inventory": [names]}.
     """
-    verdicts = {}
+    verdicts, cache = {}, {}
     machines = (azure or {}).get("machines") or {}
     all_options = (azure or {}).get("options") or {}
     for name, (host_profile, info, check) in hosts.items():
@@ -398,7 +418,7 @@ def build(hosts, profile=None, generated=None, azure=None):
             options = dict(all_options.get(name) or {})
             options.setdefault("profile", host_profile or profile)
             add_azure(verdict, azure["source"], machines.get(name), options, info,
-                      (azure.get("ambiguous") or {}).get(name))
+                      (azure.get("ambiguous") or {}).get(name), cache)
         verdicts[name] = verdict
     return Report(hosts=verdicts, profile=profile,
                   generated=generated or time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
