@@ -246,7 +246,7 @@ h1{font-size:1.5rem;margin:0 0 .25rem}p.meta{color:#57606a;margin:0 0 1.5rem}
 .ok .n{color:#1a7f37}.bad .n{color:#cf222e}.err .n{color:#9a6700}.card.zero .n{color:#8c959f}
 table{border-collapse:collapse;width:100%;background:#fff;border:1px solid #d0d7de}
 th,td{text-align:left;padding:.45rem .7rem;border-bottom:1px solid #eaeef2;vertical-align:top;font-size:.9rem}
-th{background:#f6f8fa;white-space:nowrap}#hosts th{cursor:pointer;user-select:none}
+th{background:#f6f8fa;white-space:nowrap}tr.h td:first-child{white-space:nowrap}#hosts th{cursor:pointer;user-select:none}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 .s-compliant{color:#1a7f37;font-weight:600}.s-drifted{color:#cf222e;font-weight:600}.s-error{color:#9a6700;font-weight:600}
 .miss{color:#cf222e}.extra{color:#9a6700}.muted{color:#57606a}
