@@ -72,7 +72,7 @@ options:
       - A host matches the machine whose resource ID is its O(resource_id_var); a host without one matches the machine
         whose host name (as the P(arcguard.azcmagent.arc#inventory) inventory names it) or resource name is its
         inventory hostname (case-insensitive). A name that several machines have is no match - the host gets the
-        finding C(several Arc machines have this name) and, with O(source=azure), an error naming the machines.
+        finding C(ambiguous in Azure) and, with O(source=azure), an error naming the machines.
     type: list
     elements: dict
     version_added: 0.1.0

@@ -101,7 +101,7 @@ def judge(args, hostvars, all_hosts):
             options[name]["profile"] = args.get("profile") or var(name, "profile_var")
     built = model.build(hosts, profile=args.get("profile"), azure={
         "source": source, "machines": found.machines, "options": options,
-        "not_in_inventory": [m.get("name") for m in found.not_in_inventory],
+        "not_in_inventory": [found.naming.host(m) or m.get("name") for m in found.not_in_inventory],
         "ambiguous": {n: found.ambiguity(n) for n in found.ambiguous}})
     return built, warnings
 

@@ -250,10 +250,12 @@ class Match:
 
     ``machines``: {host: machine or None}; ``ambiguous``: {host: [machines]} for hosts whose name fits several
     machines (never a match; ``machines[host]`` is None); ``not_in_inventory``: the machines that no host
-    matched (neither by resource ID nor by name, ambiguous names included as matched).
+    matched (neither by resource ID nor by name, ambiguous names included as matched); ``naming``: the
+    ``Naming`` used, whose ``host(machine)`` names a machine in a report line as the inventory would.
     """
 
-    def __init__(self, machines, ambiguous, not_in_inventory):
+    def __init__(self, machines, ambiguous, not_in_inventory, naming=None):
+        self.naming = naming
         self.machines = machines
         self.ambiguous = ambiguous
         self.not_in_inventory = not_in_inventory
@@ -311,4 +313,4 @@ def match_hosts(hosts, machines, naming=None, candidates=None):
         for machine in find(host, rid)[0]:
             used.add(machine_key(machine))
     rest = [m for key, m in by_id.items() if key not in used]
-    return Match(matched, ambiguous, rest)
+    return Match(matched, ambiguous, rest, naming)

@@ -34,7 +34,7 @@ FINDING_UNREACHABLE = "unreachable, judged from Azure"
 FINDING_DISAGREE = "host and Azure disagree"
 FINDING_NOT_IN_AZURE = NOT_IN_AZURE
 FINDING_NOT_IN_INVENTORY = "in Azure, not in this inventory"
-FINDING_AMBIGUOUS = "several Arc machines have this name"
+FINDING_AMBIGUOUS = "ambiguous in Azure"
 
 
 # ------------------------------------------------------------------------------------------- small verdicts
@@ -337,15 +337,17 @@ def azure_view(machine, options, cache=None):
     if not options.get("profile") and not any(v for k, v in options.items() if k not in ("profiles", "overrides")):
         view.error = "no lockdown profile for this host (lockdown_profile)"
         return view
-    if not config:
+    unreadable = machine.get("unreadable") or ()
+    if not config and not unreadable:
         view.error = "Azure reports no agent settings for this machine (status %s)" % (machine.get("status"),)
         return view
-    key = None if cache is None else (_key(options), machine.get("os_type"), _key(config))
+    key = None if cache is None else (_key(options), machine.get("os_type"), _key(config), _key(list(unreadable)))
     if key is not None and None not in key and key in cache:
         diffs, view.not_reported, view.error = cache[key]
     else:
         try:
-            diffs, view.not_reported, _warnings = arcmachine.compare(options, machine.get("os_type"), config)
+            diffs, view.not_reported, _warnings = arcmachine.compare(options, machine.get("os_type"), config,
+                                                                     unreadable)
         except planner.PlanError as exc:
             diffs, view.error = [], str(exc)
         if key is not None and None not in key:
@@ -376,7 +378,11 @@ def add_azure(verdict, source, machine, options, info, ambiguity=None, cache=Non
     verdict.azure = None
     if machine is None:
         verdict.findings.append(FINDING_AMBIGUOUS if ambiguity else FINDING_NOT_IN_AZURE)
+        if ambiguity:
+            # a name several machines share is never a match: Azure's view is an error naming the machines
+            verdict.azure = AzureView(error=ambiguity)
         if source == "azure":
+            verdict.compliant = False
             verdict.error = ambiguity or "not in Azure: no Arc machine matches this host"
             verdict.error_detail = None
         return verdict

@@ -208,6 +208,6 @@ def test_source_azure_an_ambiguous_name_is_an_error_naming_the_machines_and_not_
     web02 = data["hosts"]["web02"]
     assert web02["status"] == "error" and web02["error"].startswith("ambiguous: 2 Arc machines are named web02")
     assert SUB_A in web02["error"] and SUB_B in web02["error"]
-    assert web02["findings"] == ["several Arc machines have this name"]
+    assert web02["findings"] == ["ambiguous in Azure"] and web02["azure"]["error"] == web02["error"]
     assert data["not_in_inventory"] == ["new01"]
 
