@@ -250,7 +250,7 @@ th{background:#f6f8fa;white-space:nowrap}tr.h td:first-child{white-space:nowrap}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 .s-compliant{color:#1a7f37;font-weight:600}.s-drifted{color:#cf222e;font-weight:600}.s-error{color:#9a6700;font-weight:600}
 .miss{color:#cf222e}.extra{color:#9a6700}.muted{color:#57606a}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem;overflow-wrap:anywhere}
 h2{font-size:1.15rem;margin:2rem 0 .5rem}summary{cursor:pointer;font-weight:600;margin:1rem 0 .5rem}
 input.filter{font-size:1rem;padding:.35rem .6rem;width:24rem;max-width:100%;margin:.25rem 0 .75rem;
 border:1px solid #d0d7de;border-radius:6px}
