@@ -80,9 +80,24 @@ def safe(value):
     return walk(value)
 
 
+# In JSON written with ensure_ascii, what may stand for a character ``safe_text`` would change (a false alarm,
+# such as an escaped backslash before a "b", only costs the full walk).
+_MAYBE_UNSAFE = re.compile(r"\\[bf]|\\u00[01]|\\u007f|\\u00[89]|\\ud[89a-f]|\\ufff[ef]", re.IGNORECASE)
+
+
 def safe_report(report):
-    """(the safe report.json document, the safe model read back from it): what every renderer draws."""
-    data = safe(report.as_dict())
+    """(the safe report.json document, the safe model): what every renderer draws.
+
+    A report whose every string is already safe (checked in one pass of the C JSON encoder) is used as it is;
+    any other is made safe and read back into a model."""
+    data = report.as_dict()
+    try:
+        clean = _MAYBE_UNSAFE.search(json.dumps(data, ensure_ascii=True)) is None
+    except (TypeError, ValueError):
+        clean = False
+    if clean:
+        return data, report
+    data = safe(data)
     return data, model.from_dict(data)
 
 
