@@ -10,6 +10,7 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 from __future__ import annotations
 
 import os
+import threading
 
 import yaml
 
@@ -168,6 +169,28 @@ def list_machines(args):
     return picked, [scrub(w, [options.get("secret") or ""]) for w in warnings]
 
 
+class _Listing(threading.Thread):
+    """``list_machines`` in a thread; ``answer()`` returns its result or raises its AuditError."""
+
+    def __init__(self, args):
+        super().__init__(name="arc-machine-listing", daemon=True)
+        self.args, self.result, self.error = args, None, None
+
+    def run(self):
+        try:
+            self.result = list_machines(self.args)
+        except AuditError as exc:
+            self.error = exc
+        except Exception as exc:  # pylint: disable=broad-exception-caught
+            self.error = AuditError(scrub("listing the Arc machines failed: %s: %s" % (type(exc).__name__, exc),
+                                          [self.args.get("secret") or ""]))
+
+    def answer(self):
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
 def judge(args, hostvars, all_hosts):
     """(Report, warnings) for the validated ``args`` with Ansible's ``hostvars``; ``all_hosts``: the names of every
     inventory host, whose resource IDs decide ``not_in_inventory``."""
@@ -175,7 +198,16 @@ def judge(args, hostvars, all_hosts):
     keys = ("profile_var",) + (("info_var", "check_var") if source != "azure" else ()) + \
         (("profiles_var", "overrides_var", "resource_id_var") if source != "host" else ())
     names = list(dict.fromkeys(args["hosts"]))
-    seen = read_hosts(hostvars, names, [args[k] for k in keys])
+    listing = None
+    if source != "host" and args.get("azure_machines") is None:
+        # the listing waits on Azure most of its time: read the hosts' variables meanwhile
+        listing = _Listing(args)
+        listing.start()
+    try:
+        seen = read_hosts(hostvars, names, [args[k] for k in keys])
+    finally:
+        if listing is not None:
+            listing.join()
 
     def var(name, key):
         return seen[name].get(args[key]) if key in keys else None
@@ -184,8 +216,8 @@ def judge(args, hostvars, all_hosts):
         return model.build(hosts, profile=args.get("profile")), []
     warnings = []
     machines = args.get("azure_machines")
-    if machines is None:
-        machines, warnings = list_machines(args)
+    if listing is not None:
+        machines, warnings = listing.answer()
     play = {n: var(n, "resource_id_var") for n in names}
     others = [n for n in dict.fromkeys(args.get("inventory_hosts") or all_hosts or names) if n not in seen]
     everyone = dict(play)
