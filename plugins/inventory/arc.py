@@ -70,17 +70,6 @@ options:
     type: list
     elements: str
     default: [machineFqdn, dnsFqdn, name]
-  host_naming:
-    description:
-      - How machines become inventory hostnames (see docs/inventory.md in the collection).
-      - C(name) keeps a machine's resource name when it is unique, safe and not a group name, and qualifies it as
-        C(NAME~RESOURCEGROUP~SUBSCRIPTION) otherwise.
-      - C(qualified) names every machine C(NAME~RESOURCEGROUP~SUBSCRIPTION), so no hostname ever depends on
-        which other machines exist.
-      - Use the same value for the drift source and M(arcguard.azcmagent.arc_machine_info).
-    type: str
-    choices: [name, qualified]
-    default: name
 """
 
 EXAMPLES = r"""
@@ -109,6 +98,7 @@ cache_connection: ~/.cache/arc-inventory
 cache_timeout: 3600
 """
 
+import copy
 import re
 
 from ansible.errors import AnsibleParserError
@@ -122,6 +112,12 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
+
+try:   # ansible-core 2.19+: only strings tagged as trusted are ever templates
+    from ansible.template import trust_as_template as _trust  # noqa: F401  pylint: disable=unused-import
+    UNTRUSTED_BY_DEFAULT = True
+except ImportError:
+    UNTRUSTED_BY_DEFAULT = False
 
 HOSTNAME_SOURCES = {"machinefqdn": "machine_fqdn", "machine_fqdn": "machine_fqdn", "dnsfqdn": "dns_fqdn",
                     "dns_fqdn": "dns_fqdn", "name": "name"}
@@ -201,15 +197,69 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             machines = self._fetch()
         if update_cache:
             self._cache[cache_key] = machines
-        self._populate(machines)
+        restore = self._compile_once()
+        try:
+            self._populate(machines)
+        finally:
+            restore()
+
+    def _compile_once(self):
+        """compose, groups and keyed_groups hold a few expressions evaluated for every host: compile each once
+        for the whole fleet instead of once per host (ansible-core 2.19 compiles on every evaluation; at 1,000
+        hosts that was most of the inventory's time). The trust check of each expression still runs on every
+        evaluation, before the compiled code is used. Older ansible-core: nothing to do. Returns the undo."""
+        engine = getattr(getattr(self, "templar", None), "_engine", None)
+        original = getattr(engine, "_compile_expression", None)
+        if original is None or getattr(original, "_arc_cached", False):
+            return lambda: None
+        compiled = {}
+
+        def compile_expression(expression, options):
+            key = (str(expression), repr(options))
+            found = compiled.get(key)
+            if found is None:
+                found = compiled[key] = original(expression, options)
+            return found
+        compile_expression._arc_cached = True
+        engine._compile_expression = compile_expression
+
+        def restore():
+            try:
+                del engine._compile_expression
+            except AttributeError:
+                pass
+        return restore
 
     def _populate(self, machines):
         """Hosts, variables and groups for ``machines`` (every listed machine: the names do not depend on the
-        filters). Per-fleet work is done once: the option reads, the naming, the groups of the collection."""
+        filters). Per-fleet work is done once: the option reads, the naming, the groups of the collection.
+
+        A host name may not be a group name, and compose/keyed_groups/groups make groups from the machines'
+        data: when a run made a group that has a host's name, the inventory is put back as it was and filled
+        again with that group reserved (the machine gets its qualified name), so a pattern never means both."""
+        reserved = set()
+        before = copy.deepcopy(self.inventory.__dict__)
+        for _attempt in range(5):
+            names = self._fill(machines, reserved)
+            clash = {g for g in self.inventory.groups if g.lower() in names} - reserved
+            if not clash:
+                break
+            for group in sorted(clash):
+                display.warning(PREFIX + "machine %s: its name is also the group %s of this inventory; it is "
+                                "host %s instead" % (names[group.lower()][0], group, names[group.lower()][1]))
+            reserved |= clash
+            self.inventory.__dict__.clear()
+            self.inventory.__dict__.update(copy.deepcopy(before))
+        else:
+            raise AnsibleParserError(PREFIX + "host names keep colliding with group names: %s"
+                                     % ", ".join(sorted(reserved)))
+
+    def _fill(self, machines, reserved):
+        """One run of the population; returns {host name lower-cased: (resource ID, its qualified name)}."""
         inventory = self.inventory
         statuses = self.get_option("include_statuses") or []
         unknown = azure.status_warning(statuses)
-        if unknown:
+        if unknown and not reserved:
             display.warning(unknown)
         os_types = [o.lower() for o in self.get_option("include_os") or []]
         tags = self.get_option("tags") or {}
@@ -222,11 +272,17 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for group in ("arc_linux", "arc_windows") + STATUS_GROUPS:
             inventory.add_group(group)
         # group names of this inventory (other sources, ours) are never host names as they are
-        names = naming.host_names(machines, reserved=list(inventory.groups), rule=rule)
-        for warning in names.warnings:
-            display.warning(PREFIX + warning)
+        names = naming.host_names(machines, reserved=list(inventory.groups) + sorted(reserved), rule=rule)
+        if not reserved:
+            for warning in names.warnings:
+                display.warning(PREFIX + warning)
+        # ansible-core 2.19 hands every value to a visitor that tags where it came from, value by value
+        # (most of this plugin's time at 10,000 hosts); the data needs none of it (plain JSON types, never
+        # trusted as templates), so it goes to the inventory data itself
+        setter = getattr(inventory, "__wrapped__", inventory).set_variable if UNTRUSTED_BY_DEFAULT \
+            else inventory.set_variable
         status_groups = {}
-        added = []
+        added = {}
         for machine in machines:
             name = names.host(machine)
             if not name or not arcmachine.matches(machine, statuses, os_types, tags):
@@ -237,9 +293,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             address = ansible_host(machine, sources)
             if address:
                 variables["ansible_host"] = address
-            # what Azure sends is data, never a template (a tag value of "{{ ... }}" stays text)
+            # what Azure sends is data, never a template (a tag value of "{{ ... }}" stays text): before
+            # ansible-core 2.19 wrapped as unsafe; from 2.19 on a string is a template only when trusted as
+            # one, which nothing from Azure is, so the values go in as they are (no per-value tagging)
             for key, value in variables.items():
-                inventory.set_variable(name, key, wrap_var(value))
+                setter(name, key, value if UNTRUSTED_BY_DEFAULT else wrap_var(value))
             if machine.get("os_type") in ("linux", "windows"):
                 inventory.add_child("arc_" + machine["os_type"], name)
             status = machine.get("status")
@@ -248,38 +306,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if group is None:
                     group = status_groups[status] = inventory.add_group("arc_" + snake(status))
                 inventory.add_child(group, name)
-            added.append((name, machine))
+            added[name.lower()] = (machine.get("resource_id"), naming.qualified_name(machine))
             if compose or composed or keyed:
                 self._set_composite_vars(compose, host.get_vars(), name, strict=strict)
                 all_vars = host.get_vars()
                 self._add_host_to_composed_groups(composed, all_vars, name, strict=strict)
                 self._add_host_to_keyed_groups(keyed, all_vars, name, strict=strict)
-        self._no_host_is_a_group(machines, names, rule, added)
-
-    def _no_host_is_a_group(self, machines, names, rule, added):
-        """A group made by compose/keyed_groups/groups (or another source) that has a host's name: the host
-        is renamed by the naming rule with that group reserved, so a pattern never means both."""
-        inventory = self.inventory
-        groups = {g.lower() for g in inventory.groups}
-        clash = [name for name, _m in added if name.lower() in groups]
-        if not clash:
-            return
-        renamed = naming.host_names(machines, reserved=list(inventory.groups), rule=rule)
-        for name, machine in added:
-            new = renamed.host(machine)
-            if new == name:
-                continue
-            host = inventory.get_host(name)
-            if host is None:
-                continue
-            member_of = [g.name for g in host.get_groups() if g.name not in ("all", "ungrouped")]
-            variables = dict(host.vars)
-            inventory.remove_host(host)
-            inventory.add_host(new)
-            for key, value in variables.items():
-                inventory.set_variable(new, key, value)
-            for group in member_of:
-                if group in inventory.groups:
-                    inventory.add_child(group, new)
-            display.warning(PREFIX + "machine %s: its name %r is also a group of this inventory; it is host %s"
-                            % (machine.get("resource_id"), name, new))
+        return added

@@ -67,8 +67,20 @@ machines:
   elements: dict
   contains:
     name:
-      description: Resource name.
+      description: Resource name (data chosen by whoever onboarded the machine, not an identity).
       type: str
+    host_name:
+      description:
+        - The inventory hostname the P(arcguard.azcmagent.arc#inventory) inventory plugin gives this machine (same
+          scopes, same O(host_naming)); never a host pattern. Names are computed over every machine the query
+          lists, before the filters.
+      type: str
+    unreadable:
+      description:
+        - The agent settings Azure reports in a form the collection cannot read; audits and the drift watch count
+          them as not compliant.
+      type: list
+      elements: str
     resource_id:
       description: Azure resource ID.
       type: str
