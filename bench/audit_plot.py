@@ -29,8 +29,10 @@ def svg(results, width=720, height=420, pad=70):
     series = list(dict.fromkeys(k for r in results for k in r["median_s"]))
     xs = [r["machines"] for r in results]
     top = max(v for r in results for v in r["median_s"].values()) * 1.1
+
     def px(x):
         return pad + (width - 2 * pad) * x / max(xs)
+
     def py(y):
         return height - pad + 0 - (height - 2 * pad) * y / top
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">'

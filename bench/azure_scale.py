@@ -260,8 +260,8 @@ def table(results):
                              % (size, values["whole"], values["projected"]))
                 continue
             notes = ", ".join("%s %s" % (k, v) for k, v in values.items() if k not in ("seconds", "x_floor"))
-            lines.append("| %s | %s | %.2f | %s | %s |" % (size, kind, values["seconds"], values.get("x_floor", ""),
-                                                          notes))
+            lines.append("| %s | %s | %.2f | %s | %s |"
+                         % (size, kind, values["seconds"], values.get("x_floor", ""), notes))
     return "\n".join(lines)
 
 

@@ -20,8 +20,8 @@ def check(*changes):
 
 
 def test_list_differences_are_entries_missing_and_extra():
-    built = report.build({"h": ("defender", OK, check(("extensions.allowlist", [AMA, "Contoso/Tool"],
-                                                        [MDE, AMA.lower()])))})
+    changes = check(("extensions.allowlist", [AMA, "Contoso/Tool"], [MDE, AMA.lower()]))
+    built = report.build({"h": ("defender", OK, changes)})
     diff = built["hosts"]["h"]["differences"][0]
     assert diff["missing"] == [MDE] and diff["extra"] == ["Contoso/Tool"]   # names compare case-insensitively
     assert diff["expected"] == [MDE, AMA.lower()] and diff["actual"] == [AMA, "Contoso/Tool"]   # kept for users
