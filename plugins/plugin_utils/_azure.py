@@ -23,6 +23,7 @@ import time
 import urllib.parse
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as extensions_
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url, scrub
 
 try:
@@ -433,11 +434,16 @@ def _scopes(conf):
     return out
 
 
-def list_machines(options, log=None, sleep=time.sleep):
-    """(machines, warnings): the Arc machines of the scopes in ``options``, normalised, sorted by name."""
+def list_machines(options, log=None, sleep=time.sleep, extensions=False):
+    """(machines, warnings): the Arc machines of the scopes in ``options``, normalised, sorted by name.
+
+    With ``extensions``, the same pass also reads each scope's extension resources (``_extensions.QUERY``) and
+    every machine gets ``extensions``: its extension resources, classified against the lockdown it reports.
+    """
     conf = settings(options)
     client = Client(conf, log=log, sleep=sleep)
     machines, warnings, seen = [], [], set()
+    extension_rows = []
 
     def load(scope, text):
         rows = []
@@ -452,6 +458,11 @@ def list_machines(options, log=None, sleep=time.sleep):
                 continue
             seen.add(rid)
             machines.append(arcmachine.normalise_row(row, warnings))
+        if extensions:
+            try:
+                extension_rows.extend(client.rows(extensions_.QUERY, scope, text))
+            except _Truncated:
+                warnings.append("Resource Graph truncated the extension resources of %s; some are missing" % text)
 
     pending = _scopes(conf)
     while pending:
@@ -484,6 +495,8 @@ def list_machines(options, log=None, sleep=time.sleep):
                 warnings.append("subscription %s: cannot be read by this identity (Azure returned nothing for it "
                                 "and does not list it); the other scopes still load" % sub)
     machines.sort(key=lambda m: (str(m.get("name") or "").lower(), m.get("resource_id") or ""))
+    if extensions:
+        extensions_.attach(machines, extension_rows, warnings)
     if log:
         log("Resource Graph: %d machine(s), %d quer%s, %d throttled answer(s)"
             % (len(machines), client.queries, "y" if client.queries == 1 else "ies", client.throttled))
