@@ -12,6 +12,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as extensions
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import MACHINE_INFO_SPEC
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
@@ -36,11 +37,13 @@ class ActionModule(Action):
         options = azure.with_environment({k: args.get(k) for k in azure.OPTION_NAMES})
         secret = options.get("secret") or ""
         try:
-            machines, warnings = azure.list_machines(options, log=display.vvv)
+            machines, warnings = azure.list_machines(options, log=display.vvv, extensions=True)
         except azure.AzureError as exc:
             return dict(failed=True, changed=False, msg=scrub(str(exc), [secret]), machines=[])
         picked = [m for m in machines if arcmachine.matches(m, args["include_statuses"], args["include_os"],
                                                             args["tags"], args["names"])]
+        for machine in picked:
+            machine["extensions"] = [extensions.public(r) for r in machine.get("extensions") or []]
         result = dict(changed=False, machines=picked)
         warnings = [w for w in [azure.status_warning(args["include_statuses"])] if w] + warnings
         if warnings:
