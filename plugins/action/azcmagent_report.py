@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report as report
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
 
@@ -72,11 +72,15 @@ class ActionModule(Action):
         def host_var(name, var):
             return _host_var(hostvars, name, var)
         play = {name: host_var(name, args["resource_id_var"]) for name in args["hosts"]}
-        matched, _rest = arcmachine.match(play, machines)
         everyone = args.get("inventory_hosts")
         if everyone is None:
             everyone = list((task_vars.get("groups") or {}).get("all") or args["hosts"])
-        _found, rest = arcmachine.match({n: host_var(n, args["resource_id_var"]) for n in everyone}, machines)
+        # one matching (plugin_utils/_naming): by resource ID, else by name; a shared name is ambiguous
+        found = naming.match_hosts(play, machines,
+                                   candidates={n: host_var(n, args["resource_id_var"]) for n in everyone})
+        matched = {name: ({"ambiguous": found.ambiguity(name)} if name in found.ambiguous else machine)
+                   for name, machine in found.machines.items()}
+        rest = found.not_in_inventory
         options = {}
         for name in args["hosts"]:
             options[name] = {"profiles": host_var(name, args["profiles_var"]) or {},
@@ -86,7 +90,7 @@ class ActionModule(Action):
             elif host_var(name, args["profile_var"]):
                 options[name]["profile"] = host_var(name, args["profile_var"])
         return {"source": args["source"], "machines": matched, "options": options,
-                "not_in_inventory": [m.get("name") for m in rest]}
+                "not_in_inventory": [found.naming.host(m) or m.get("name") for m in rest]}
 
 
 def _host_var(hostvars, name, var):

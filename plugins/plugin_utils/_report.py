@@ -104,6 +104,7 @@ FINDING_UNREACHABLE = "unreachable, judged from Azure"
 FINDING_DISAGREE = "host and Azure disagree"
 FINDING_NOT_IN_AZURE = "not in Azure"
 FINDING_NOT_IN_INVENTORY = "in Azure, not in this inventory"
+FINDING_AMBIGUOUS = "ambiguous in Azure"
 
 AZURE_SUMMARY_QUERIES = {
     "azure_compliant": "length(values(hosts)[?azure.compliant])",
@@ -123,12 +124,12 @@ def azure_view(machine, options):
     if not options.get("profile") and not any(v for k, v in options.items() if k not in ("profiles", "overrides")):
         view["error"] = "no lockdown profile for this host (lockdown_profile)"
         return view
-    if not config:
+    if not config and not machine.get("unreadable"):
         view["error"] = "Azure reports no agent settings for this machine (status %s)" % (machine.get("status"),)
         return view
     try:
-        view["differences"], view["not_reported"], _warnings = arcmachine.compare(options, machine.get("os_type"),
-                                                                                  config)
+        view["differences"], view["not_reported"], _warnings = arcmachine.compare(
+            options, machine.get("os_type"), config, machine.get("unreadable") or ())
     except planner.PlanError as exc:
         view["error"] = str(exc)
         return view
@@ -156,6 +157,16 @@ def with_azure(entry, source, machine, options, info):
         entry["findings"].append(FINDING_NOT_IN_AZURE)
         if source == "azure":
             entry["error"] = "not in Azure: no Arc machine matches this host"
+        return entry
+    if machine.get("ambiguous"):
+        # a name several machines share is never a match: an error, not compliant, naming the machines
+        entry["findings"].append(FINDING_AMBIGUOUS)
+        entry["azure"] = {"compliant": False, "differences": [], "not_reported": [], "status": None,
+                          "last_status_change": None, "agent_version": None, "resource_id": None,
+                          "error": machine["ambiguous"]}
+        if source == "azure":
+            entry["compliant"] = False
+            entry["error"] = machine["ambiguous"]
         return entry
     view = azure_view(machine, options)
     entry["azure"] = view
