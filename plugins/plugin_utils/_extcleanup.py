@@ -25,6 +25,7 @@ import urllib.parse
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as extensions
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 
 # MachineExtensions_Delete has the same path in every stable version; 2025-01-13 is a stable version old enough
 # to be deployed in every cloud (whether 2026-09-01 already is, is not documented)
@@ -256,8 +257,12 @@ def _line(entry):
 
 def cleanup(options, args, check_mode, diff, log=None, sleep=time.sleep, host_of=None):
     """The result of arc_extension_cleanup (raises CleanupError or AzureError)."""
-    host_of = host_of or (lambda machine: str(machine.get("name")))
     machines, warnings = azure.list_machines(options, log=log, sleep=sleep, extensions=True)
+    if host_of is None:
+        names = naming.host_names(machines)     # over every machine listed, before the filters: the one rule
+
+        def host_of(machine):
+            return names.host(machine) or str(machine.get("name"))
     picked = [m for m in machines if arcmachine.matches(m, args.get("include_statuses"), args.get("include_os"),
                                                         args.get("tags"))]
     targets, skipped = select(picked, args.get("machines") or [], args["classifications"], host_of)

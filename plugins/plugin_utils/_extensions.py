@@ -208,6 +208,8 @@ def classify(record, machine):
     name = "%s/%s" % (record["publisher"], record["type"]) if record.get("publisher") and record.get("type") else None
     machine = machine if isinstance(machine, dict) else {}
     allowed = permitted(name, machine.get("os_type"), machine.get("agent_configuration"))
+    if any(prop in NEEDED for prop in machine.get("unreadable") or ()):
+        allowed = None          # Azure reports a needed setting in a form that cannot be read: fail closed
     state = str(record.get("provisioning_state") or "").lower()
     if allowed is None:
         out = UNKNOWN
