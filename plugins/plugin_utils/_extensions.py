@@ -290,8 +290,23 @@ def refused_installs(entries):
 EVENT_REFUSED = "arc_extension_refused"
 
 
+_TEMPLATE_OPENERS = ("{{", "{%", "{#")
+
+
+def defuse(value):
+    """Text from Azure made inert for whoever templates it next: ansible-rulebook renders an action's arguments
+    and Ansible renders extra variables, so ``{{``, ``{%`` and ``{#`` in a status message (which whoever runs the
+    extension writes) would run as a template. Each is broken up by a space: ``{ {``. Other text is unchanged."""
+    if not isinstance(value, str):
+        return value
+    while any(opener in value for opener in _TEMPLATE_OPENERS):
+        for opener in _TEMPLATE_OPENERS:
+            value = value.replace(opener, opener[0] + " " + opener[1])
+    return value
+
+
 def refused_event(host, machine, record):
-    return {EVENT_REFUSED: {
+    details = {
         "machine": host,
         "resource_id": machine.get("resource_id"),
         "extension_id": record["resource_id"],
@@ -301,7 +316,8 @@ def refused_event(host, machine, record):
         "provisioning_state": record.get("provisioning_state"),
         "status_message": record.get("status_message"),
         "os_type": machine.get("os_type"),
-    }, "meta": {"hosts": host}}
+    }
+    return {EVENT_REFUSED: {key: defuse(value) for key, value in details.items()}, "meta": {"hosts": host}}
 
 
 class RefusalTracker:

@@ -102,7 +102,8 @@ def test_a_refused_install_reaches_the_chat_once_and_never_the_lockdown(tmp_path
     post = chat.posts[0]
     event = post["arc_extension_refused"]
     assert event["machine"] == "web01" and event["extension"] == CSE and event["requested_by"] == POLICY
-    assert event["status_message"] == MESSAGE                     # data, never a template
+    # data, never a template: the source breaks up the template opener, nothing evaluates it
+    assert event["status_message"] == MESSAGE.replace("{{", "{ {")
     assert "1337" not in json.dumps(post)
     assert "web01" in post["text"] and CSE in post["text"] and POLICY in post["text"]
     assert "PLAY [Lock down" not in text

@@ -282,3 +282,22 @@ def test_a_needed_setting_azure_reports_unreadably_makes_every_extension_unknown
     m = dict(machine(cfg=config(block=[CSE_W])), unreadable=["proxy.url"])
     ext.attach([m], [row(m["resource_id"], CSE_W, state="Failed")])
     assert m["extensions"][0]["classification"] == "refused_by_lockdown"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("plain text {not a template}", "plain text {not a template}"),
+    ("{{ lookup('pipe', 'id') }}", "{ { lookup('pipe', 'id') }}"),
+    ("{% for x in y %}{# c #}", "{ % for x in y %}{ # c #}"),
+    ("{{{", "{ { {"),
+    (None, None),
+])
+def test_defuse_leaves_no_template_opener(text, expected):
+    assert ext.defuse(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="{}%# ab", max_size=30))
+def test_property_defused_text_opens_no_template(text):
+    out = ext.defuse(text)
+    assert not any(o in out for o in ("{{", "{%", "{#"))
+    assert out.replace(" ", "") == text.replace(" ", "")
