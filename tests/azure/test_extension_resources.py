@@ -215,3 +215,45 @@ def test_cleanup_of_a_resource_already_gone_is_not_a_change(fake, tmp_path):
     answer = requests.delete("%s%s/extensions/WindowsAgent.SqlServer?api-version=2025-01-13" % (fake.url, rid),
                              headers={"Authorization": "Bearer " + token}, verify=fake.ca)
     assert answer.status_code == 204
+
+
+def run_azure_audit(fake, tmp_path, hosts):
+    inv = tmp_path / "static.json"
+    inv.write_text(json.dumps({"all": {"hosts": {h: {} for h in hosts}}}))
+    report = tmp_path / "report"
+    proc = subprocess.run([os.path.join(VENV_BIN, "ansible-playbook"), "arcguard.azcmagent.audit", "-i", str(inv),
+                           "-e", "lockdown_profile=defender", "-e", "audit_report_dir=%s" % report,
+                           "-e", "audit_source=azure", "-e", json.dumps({"audit_azure_subscriptions": [SUB_A, SUB_B]})],
+                          capture_output=True, text=True, env=ansible_env(fake), timeout=600, check=False,
+                          cwd=str(tmp_path))
+    assert (report / "report.json").exists(), proc.stdout + proc.stderr
+    return (json.loads((report / "report.json").read_text()), (report / "report.xml").read_text(),
+            (report / "report.html").read_text())
+
+
+def test_audit_reports_each_hosts_extensions_and_the_fleets_refused_installs(fake, tmp_path):
+    # 30 more SQL servers the same policy failed on: one line, not 31
+    more = [{"name": "sql%02d" % i, "subscription": SUB_B, "resource_group": "rg-sql", "os": "windows",
+             "config": {"extensions.allowlist": [AMA_W]},
+             "extensions": [ext(SQL_W, state="Failed", message="blocked", who=POLICY)]} for i in range(2, 32)]
+    fake.update_state(lambda s: s["machines"].extend(more))
+    data, junit, html = run_azure_audit(fake, tmp_path, ["web01", "DC01", "pay01"])
+    dc = {e["name"]: e for e in data["hosts"]["DC01"]["azure"]["extensions"]}
+    assert dc["CustomScriptExtension"]["classification"] == "refused_by_lockdown"
+    assert dc["AzureMonitorWindowsAgent"]["classification"] == "failed"
+    assert dc["MicrosoftMonitoringAgent"]["retired"] is True
+    assert [e["classification"] for e in data["hosts"]["pay01"]["azure"]["extensions"]] == ["unknown"]
+    refused = data["refused_installs"]
+    # over every machine the audit listed, also those that are no host of this inventory (sql01..sql31)
+    assert refused[0] == {"extension": SQL_W, "requested_by": POLICY, "count": 32,
+                          "machines": sorted(["DC01", "sql01"] + ["sql%02d" % i for i in range(2, 32)],
+                                             key=str.lower)}
+    assert refused[1] == {"extension": CSE_W, "requested_by": "eve@corp.example", "count": 1, "machines": ["DC01"]}
+    assert len(refused) == 2
+    totals = data["extension_totals"]
+    assert totals["refused_by_lockdown"] == 33 and totals["machines_with_refused_installs"] == 32
+    assert totals["installed_but_blocked"] == 2 and totals["unknown"] == 2 and totals["retired"] == 1
+    assert 'name="Extension installs the lockdown refused"' in junit and "refused by the lockdown on 32 machine(s)" in junit
+    assert "azure extension: Microsoft.Compute/CustomScriptExtension (CustomScriptExtension) refused_by_lockdown" in junit
+    assert 'id="refused-installs"' in html and "<td>32</td>" in html and "and 12 more" in html
+    assert "settings-are-never-read" not in junit + html + json.dumps(data)
