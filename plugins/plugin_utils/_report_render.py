@@ -184,14 +184,14 @@ def junit_model(report):
                     len(found), ", ".join("%s (%s %s)" % (f["name"], f["status"], f["date"]) for f in found)),
                 "\n".join(f["message"] for f in found))))
     suites = [hosts] + ([lifecycle] if lifecycle.cases else [])
-    refused = extreport.junit_cases(report)
-    if refused:
-        suites.append(JUnitSuite(refused[0], [JUnitCase(n, c, failure=(m, t)) for n, c, m, t in refused[1]],
-                                 timestamp=report.generated))
     if report.with_azure:
         suites.append(JUnitSuite("Arc machines not in this inventory", [
             JUnitCase(str(n), "azure.not_in_inventory", skipped=model.FINDING_NOT_IN_INVENTORY)
             for n in report.not_in_inventory]))
+    refused = extreport.junit_cases(report)
+    if refused and refused[1]:
+        suites.append(JUnitSuite(refused[0], [JUnitCase(n, c, failure=(m, t)) for n, c, m, t in refused[1]],
+                                 timestamp=report.generated))
     return suites
 
 
