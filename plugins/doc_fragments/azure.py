@@ -97,7 +97,8 @@ options:
     choices: [linux, windows]
     default: []
   tags:
-    description: Only machines with all of these tags; a null value only requires the tag to exist.
+    description: Only machines with all of these tags; a null value only requires the tag to exist. Tag names are
+      compared case-insensitively, as Azure compares them; values exactly.
     type: dict
     default: {}
 """

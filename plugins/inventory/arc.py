@@ -109,6 +109,7 @@ cache_connection: ~/.cache/arc-inventory
 cache_timeout: 3600
 """
 
+import copy
 import re
 
 from ansible.errors import AnsibleParserError
@@ -205,11 +206,34 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
 
     def _populate(self, machines):
         """Hosts, variables and groups for ``machines`` (every listed machine: the names do not depend on the
-        filters). Per-fleet work is done once: the option reads, the naming, the groups of the collection."""
+        filters). Per-fleet work is done once: the option reads, the naming, the groups of the collection.
+
+        A host name may not be a group name, and compose/keyed_groups/groups make groups from the machines'
+        data: when a run made a group that has a host's name, the inventory is put back as it was and filled
+        again with that group reserved (the machine gets its qualified name), so a pattern never means both."""
+        reserved = set()
+        before = copy.deepcopy(self.inventory.__dict__)
+        for _attempt in range(5):
+            names = self._fill(machines, reserved)
+            clash = {g for g in self.inventory.groups if g.lower() in names} - reserved
+            if not clash:
+                break
+            for group in sorted(clash):
+                display.warning(PREFIX + "machine %s: its name is also the group %s of this inventory; it is "
+                                "host %s instead" % (names[group.lower()][0], group, names[group.lower()][1]))
+            reserved |= clash
+            self.inventory.__dict__.clear()
+            self.inventory.__dict__.update(copy.deepcopy(before))
+        else:
+            raise AnsibleParserError(PREFIX + "host names keep colliding with group names: %s"
+                                     % ", ".join(sorted(reserved)))
+
+    def _fill(self, machines, reserved):
+        """One run of the population; returns {host name lower-cased: (resource ID, its qualified name)}."""
         inventory = self.inventory
         statuses = self.get_option("include_statuses") or []
         unknown = azure.status_warning(statuses)
-        if unknown:
+        if unknown and not reserved:
             display.warning(unknown)
         os_types = [o.lower() for o in self.get_option("include_os") or []]
         tags = self.get_option("tags") or {}
@@ -222,11 +246,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         for group in ("arc_linux", "arc_windows") + STATUS_GROUPS:
             inventory.add_group(group)
         # group names of this inventory (other sources, ours) are never host names as they are
-        names = naming.host_names(machines, reserved=list(inventory.groups), rule=rule)
-        for warning in names.warnings:
-            display.warning(PREFIX + warning)
+        names = naming.host_names(machines, reserved=list(inventory.groups) + sorted(reserved), rule=rule)
+        if not reserved:
+            for warning in names.warnings:
+                display.warning(PREFIX + warning)
         status_groups = {}
-        added = []
+        added = {}
         for machine in machines:
             name = names.host(machine)
             if not name or not arcmachine.matches(machine, statuses, os_types, tags):
@@ -248,38 +273,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 if group is None:
                     group = status_groups[status] = inventory.add_group("arc_" + snake(status))
                 inventory.add_child(group, name)
-            added.append((name, machine))
+            added[name.lower()] = (machine.get("resource_id"), naming.qualified_name(machine))
             if compose or composed or keyed:
                 self._set_composite_vars(compose, host.get_vars(), name, strict=strict)
                 all_vars = host.get_vars()
                 self._add_host_to_composed_groups(composed, all_vars, name, strict=strict)
                 self._add_host_to_keyed_groups(keyed, all_vars, name, strict=strict)
-        self._no_host_is_a_group(machines, names, rule, added)
-
-    def _no_host_is_a_group(self, machines, names, rule, added):
-        """A group made by compose/keyed_groups/groups (or another source) that has a host's name: the host
-        is renamed by the naming rule with that group reserved, so a pattern never means both."""
-        inventory = self.inventory
-        groups = {g.lower() for g in inventory.groups}
-        clash = [name for name, _m in added if name.lower() in groups]
-        if not clash:
-            return
-        renamed = naming.host_names(machines, reserved=list(inventory.groups), rule=rule)
-        for name, machine in added:
-            new = renamed.host(machine)
-            if new == name:
-                continue
-            host = inventory.get_host(name)
-            if host is None:
-                continue
-            member_of = [g.name for g in host.get_groups() if g.name not in ("all", "ungrouped")]
-            variables = dict(host.vars)
-            inventory.remove_host(host)
-            inventory.add_host(new)
-            for key, value in variables.items():
-                inventory.set_variable(new, key, value)
-            for group in member_of:
-                if group in inventory.groups:
-                    inventory.add_child(group, new)
-            display.warning(PREFIX + "machine %s: its name %r is also a group of this inventory; it is host %s"
-                            % (machine.get("resource_id"), name, new))
+        return added

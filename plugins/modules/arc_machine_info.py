@@ -29,6 +29,13 @@ options:
     type: list
     elements: str
     default: []
+  host_naming:
+    description:
+      - The rule that gives each machine its RV(machines[].host_name), as the inventory plugin's option of that
+        name; use the same value in both, and the same scopes, so that the names agree.
+    type: str
+    choices: [name, qualified]
+    default: name
 extends_documentation_fragment:
   - arcguard.azcmagent.azure
   - arcguard.azcmagent.azure.filters
@@ -70,8 +77,20 @@ machines:
   elements: dict
   contains:
     name:
-      description: Resource name.
+      description: Resource name (data chosen by whoever onboarded the machine, not an identity).
       type: str
+    host_name:
+      description:
+        - The inventory hostname the P(arcguard.azcmagent.arc#inventory) inventory plugin gives this machine (same
+          scopes, same O(host_naming)); never a host pattern. Names are computed over every machine the query
+          lists, before the filters.
+      type: str
+    unreadable:
+      description:
+        - The agent settings Azure reports in a form the collection cannot read; audits and the drift watch count
+          them as not compliant.
+      type: list
+      elements: str
     resource_id:
       description: Azure resource ID.
       type: str

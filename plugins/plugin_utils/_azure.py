@@ -409,7 +409,7 @@ class Client:
                 # refused, reset, dropped (RemoteDisconnected) or a read that timed out: bounded retries
                 dropped += 1
                 if dropped > MAX_CONNECTION_RETRIES:
-                    raise AzureError(self.scrub("cannot read Azure Resource Graph at %s (%s) after %d retries: %s"
+                    raise AzureError(self.scrub("cannot reach Azure at %s (%s) after %d retries: %s"
                                                 % (self.conf["arm_endpoint"], scope_text, MAX_CONNECTION_RETRIES,
                                                    _connection_text(exc))))
                 self._wait(min(MAX_WAIT, 2 ** dropped) * (0.5 + random.random() / 2),

@@ -158,11 +158,11 @@ def test_one_event_per_drifted_machine_with_the_exact_differences():
     assert events == [
         {"arc_drift": {"name": "web02", "resource_id": machine("web02")["resource_id"], "os_type": "linux",
                        "profile": "defender", "status": "Connected", "agent_version": "1.64.03414.2961",
-                       "last_status_change": "2026-11-30T08:15:02Z",
+                       "last_status_change": "2026-11-30T08:15:02Z", "host_name": "web02",
                        "differences": [{"property": "extensions.allowlist", "expected": [AMA, MDE],
                                         "actual": [AMA]}]},
          "meta": {"hosts": "web02"}},
-        {"arc_drift": dict(events[1]["arc_drift"], name="web03"), "meta": {"hosts": "web03"}},
+        {"arc_drift": dict(events[1]["arc_drift"], name="web03", host_name="web03"), "meta": {"hosts": "web03"}},
     ]
     assert events[1]["arc_drift"]["differences"] == [{"property": "config.mode", "expected": "full",
                                                       "actual": "monitor"}]
@@ -208,7 +208,7 @@ def test_resolved_once_then_drift_again():
     assert resolved == [{"arc_drift_resolved": {
         "name": "web02", "resource_id": good[0]["resource_id"], "os_type": "linux", "profile": "defender",
         "status": "Connected", "agent_version": "1.64.03414.2961", "last_status_change": "2026-11-30T08:15:02Z",
-        "resolved_differences": [{"property": "guestconfiguration.enabled", "expected": False, "actual": True}]},
+        "host_name": "web02", "resolved_differences": [{"property": "guestconfiguration.enabled", "expected": False, "actual": True}]},
         "meta": {"hosts": "web02"}}]
     assert poll(tracker, 2, good) == []
     assert [list(e)[0] for e in poll(tracker, 3, bad)] == ["arc_drift"]   # drifted again: sent again at once
@@ -261,7 +261,7 @@ def test_event_stream_invariants(polls, repeat_after):
             state[name] = kind
         for name, kind in state.items():
             diffs = [] if kind == 0 else [{"property": "p", "expected": kind, "actual": 0}]
-            evaluated.append((machine(name), "defender", diffs))
+            evaluated.append((dict(machine(name), host_name=name), "defender", diffs))   # as evaluate() gives them
         events = tracker.observe(now, evaluated)
         names = [e["meta"]["hosts"] for e in events]
         assert len(names) == len(set(names))

@@ -153,7 +153,7 @@ def test_one_event_per_drifted_machine_nothing_for_compliant_or_unreported(fake,
     assert web02["meta"] == {"hosts": "web02"} and sorted(web02) == ["arc_drift", "meta"]
     assert details == {"name": "web02", "resource_id": rid("web02"), "os_type": "linux", "profile": "defender",
                        "status": "Connected", "agent_version": "1.64.03414.2961",
-                       "last_status_change": "2026-11-30T08:15:02.9794112Z"}
+                       "last_status_change": "2026-11-30T08:15:02.9794112Z", "host_name": "web02"}
     assert sorted(web02["arc_drift"]["differences"], key=lambda d: d["property"]) == [
         {"property": "extensions.allowlist", "expected": [AMA, MDE],
          "actual": [AMA, MDE, SCRIPT]},
