@@ -14,7 +14,6 @@ are generic strings counted per kind in ``Report.finding_counts``.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -317,11 +316,20 @@ def from_host(profile, info, check):
     return verdict
 
 
+def _freeze(value):
+    if isinstance(value, dict):
+        return ("{", tuple(sorted((str(k), _freeze(v)) for k, v in value.items())))
+    if isinstance(value, (list, tuple)):
+        return ("[", tuple(_freeze(v) for v in value))
+    hash(value)
+    return (type(value).__name__, value)
+
+
 def _key(value):
-    """A hashable key for a JSON-like value (None when it holds something JSON cannot write)."""
+    """A hashable key for a JSON-like value (None when it holds something that cannot be one)."""
     try:
-        return json.dumps(value, sort_keys=True, default=str)
-    except (TypeError, ValueError):
+        return _freeze(value)
+    except TypeError:
         return None
 
 
@@ -343,18 +351,19 @@ def azure_view(machine, options, cache=None):
         return view
     key = None if cache is None else (_key(options), machine.get("os_type"), _key(config), _key(list(unreadable)))
     if key is not None and None not in key and key in cache:
-        diffs, view.not_reported, view.error = cache[key]
+        view.differences, view.not_reported, view.error = cache[key]
     else:
         try:
             diffs, view.not_reported, _warnings = arcmachine.compare(options, machine.get("os_type"), config,
                                                                      unreadable)
+            view.differences = [difference(d["property"], d["expected"], d["actual"]) for d in diffs]
         except planner.PlanError as exc:
-            diffs, view.error = [], str(exc)
+            view.error = str(exc)
         if key is not None and None not in key:
-            cache[key] = (diffs, view.not_reported, view.error)
+            cache[key] = (view.differences, view.not_reported, view.error)
     if view.error:
+        view.differences = []
         return view
-    view.differences = [difference(d["property"], d["expected"], d["actual"]) for d in diffs]
     view.compliant = not view.differences
     return view
 

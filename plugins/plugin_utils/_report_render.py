@@ -51,31 +51,54 @@ def safe_text(value):
 
 def safe(value):
     """A copy of a report (or any part of one) whose every string, keys included, is ``safe_text``."""
-    kind = type(value)
-    if kind is str:
-        return value if _UNSAFE.search(value) is None else _UNSAFE.sub(_visible, value)
-    if kind is bool or kind is int or value is None:
-        return value
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            name = safe_text(key) if isinstance(key, (str, bytes, bytearray)) else key
-            while name in out:  # two names that read the same once made safe stay two entries
-                name = "%s (%d)" % (name, len(out))
-            out[name] = safe(item)
+    memo = {}
+
+    def text(item):
+        out = memo.get(item)
+        if out is None:
+            out = memo[item] = item if _UNSAFE.search(item) is None else _UNSAFE.sub(_visible, item)
         return out
-    if isinstance(value, (list, tuple)):
-        return [safe(item) for item in value]
-    if isinstance(value, (str, bytes, bytearray)):
-        return safe_text(value)
-    if value is None or isinstance(value, (bool, int, float)):
-        return value
-    return safe_text(value)
+
+    def walk(item):
+        kind = type(item)
+        if kind is str:
+            return text(item)
+        if item is None or kind is bool or kind is int or kind is float:
+            return item
+        if isinstance(item, dict):
+            out = {}
+            for key, sub in item.items():
+                name = text(key) if type(key) is str else safe_text(key) if isinstance(key, (str, bytes, bytearray)) else key
+                while name in out:  # two names that read the same once made safe stay two entries
+                    name = "%s (%d)" % (name, len(out))
+                out[name] = walk(sub)
+            return out
+        if isinstance(item, (list, tuple)):
+            return [walk(sub) for sub in item]
+        if isinstance(item, (bool, int, float)):
+            return item
+        return safe_text(item)
+    return walk(value)
+
+
+# In JSON written with ensure_ascii, what may stand for a character ``safe_text`` would change (a false alarm,
+# such as an escaped backslash before a "b", only costs the full walk).
+_MAYBE_UNSAFE = re.compile(r"\\[bf]|\\u00[01]|\\u007f|\\u00[89]|\\ud[89a-f]|\\ufff[ef]", re.IGNORECASE)
 
 
 def safe_report(report):
-    """(the safe report.json document, the safe model read back from it): what every renderer draws."""
-    data = safe(report.as_dict())
+    """(the safe report.json document, the safe model): what every renderer draws.
+
+    A report whose every string is already safe (checked in one pass of the C JSON encoder) is used as it is;
+    any other is made safe and read back into a model."""
+    data = report.as_dict()
+    try:
+        clean = _MAYBE_UNSAFE.search(json.dumps(data, ensure_ascii=True)) is None
+    except (TypeError, ValueError):
+        clean = False
+    if clean:
+        return data, report
+    data = safe(data)
     return data, model.from_dict(data)
 
 
@@ -256,7 +279,7 @@ th{background:#f6f8fa;white-space:nowrap}tr.h td:first-child{white-space:nowrap}
 th[aria-sort=ascending]::after{content:" \\25B2"}th[aria-sort=descending]::after{content:" \\25BC"}
 .s-compliant{color:#1a7f37;font-weight:600}.s-drifted{color:#cf222e;font-weight:600}.s-error{color:#9a6700;font-weight:600}
 .miss{color:#cf222e}.extra{color:#9a6700}.muted{color:#57606a}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.82rem;overflow-wrap:anywhere}
 h2{font-size:1.15rem;margin:2rem 0 .5rem}summary{cursor:pointer;font-weight:600;margin:1rem 0 .5rem}
 input.filter{font-size:1rem;padding:.35rem .6rem;width:24rem;max-width:100%;margin:.25rem 0 .75rem;
 border:1px solid #d0d7de;border-radius:6px}
@@ -322,15 +345,17 @@ def _differences_html(diffs):
     return "".join(out)
 
 
-def _azure_html(verdict):
-    """The Azure cells: Azure's verdict with its differences, its status, the findings."""
+def _azure_html(verdict, source):
+    """The Azure cells: Azure's verdict with its differences (already the host's with source azure), its status,
+    the findings."""
     view = verdict.azure
     verdict_text = verdict.azure_verdict
     detail = []
     if view is not None:
         if view.error:
             detail.append("<div>%s</div>" % _esc(view.error))
-        detail.append(_differences_html(view.differences))
+        if source != "azure":
+            detail.append(_differences_html(view.differences))
         detail.extend('<div class="muted"><code>%s</code>: %s</div>' % (_esc(p), _esc(NOT_REPORTED))
                       for p in view.not_reported)
     for diff in verdict.disagreements or []:
@@ -343,7 +368,7 @@ def _azure_html(verdict):
         css, _esc(verdict_text), "".join(detail), _esc(status), _esc("; ".join(verdict.findings or [])))
 
 
-def _row(name, verdict, with_azure):
+def _row(name, verdict, source):
     status = verdict.status
     rank = {model.DRIFTED: 0, model.ERROR: 1, model.COMPLIANT: 2}[status]
     return ('<tr class="h" id="host-%s"><td>%s</td><td class="s-%s" data-v="%d%s">%s</td><td>%s</td>'
@@ -352,7 +377,22 @@ def _row(name, verdict, with_azure):
                _esc(verdict.profile if verdict.profile is not None else ""), len(verdict.differences),
                _differences_html(verdict.differences), _esc(verdict.agent.get("version") or ""),
                _esc(", ".join(str(n) for n in verdict.blocked_installed)), _esc(verdict.error or ""),
-               _azure_html(verdict) if with_azure else ""))
+               _azure_html(verdict, source) if source else ""))
+
+
+def _compliant_row(name, verdict, with_azure):
+    azure = ""
+    if with_azure:
+        view = verdict.azure
+        azure = "<td>%s%s</td><td>%s</td><td>%s</td>" % (
+            _esc(verdict.azure_verdict), "".join('<div class="muted"><code>%s</code>: %s</div>' % (
+                _esc(p), _esc(NOT_REPORTED)) for p in view.not_reported) if view is not None and len(
+                    view.not_reported) < 3 else " (%d not reported)" % len(view.not_reported) if view else "",
+            "" if view is None else _esc("%s (since %s)" % (view.status or "", view.last_status_change or "")),
+            _esc("; ".join(verdict.findings or [])))
+    return '<tr class="h" id="host-%s"><td>%s</td><td>%s</td><td>%s</td><td>%s</td>%s</tr>' % (
+        html.escape(str(name), quote=True), _esc(name), _esc(verdict.profile if verdict.profile is not None else ""),
+        _esc(verdict.agent.get("version") or ""), _esc(", ".join(str(n) for n in verdict.blocked_installed)), azure)
 
 
 def _findings_html(report, summary):
@@ -410,15 +450,17 @@ def to_html(report, summary):
                'aria-label="Filter hosts">')
     if attention:
         out.append('<table id="hosts">%s<tbody>' % head)
-        out.extend(_row(n, v, with_azure) for n, v in attention)
+        out.extend(_row(n, v, report.source) for n, v in attention)
         out.append("</tbody></table>")
     else:
         out.append("<p>None.</p>")
     if compliant:
-        out.append('<details id="compliant-hosts"%s><summary>Compliant hosts (%d)</summary><table>%s<tbody>'
-                   % (" open" if len(compliant) <= _FOLD_LIST else "", len(compliant), head.replace(' data-type="num"', "")
-                      .replace(' data-type="text"', "")))
-        out.extend(_row(n, v, with_azure) for n, v in compliant)
+        # compact rows: a compliant host has no differences and no error to show
+        out.append('<details id="compliant-hosts"%s><summary>Compliant hosts (%d)</summary><table><thead><tr>'
+                   '<th>Host</th><th>Profile</th><th>Agent version</th><th>Blocked but installed</th>%s</tr></thead>'
+                   '<tbody>' % (" open" if len(compliant) <= _FOLD_LIST else "", len(compliant),
+                                "<th>Azure</th><th>Azure status</th><th>Findings</th>" if with_azure else ""))
+        out.extend(_compliant_row(n, v, with_azure) for n, v in compliant)
         out.append("</tbody></table></details>")
     if with_azure:
         missing = report.not_in_inventory

@@ -213,3 +213,12 @@ def test_source_azure_an_ambiguous_name_is_an_error_naming_the_machines_and_not_
     assert web02["findings"] == ["ambiguous in Azure"] and web02["azure"]["error"] == web02["error"]
     assert data["not_in_inventory"] == ["new01"]
 
+
+
+def test_source_azure_a_refused_sign_in_fails_the_run_with_a_clear_line_and_no_secret(fake, tmp_path):
+    env = ansible_env(fake)
+    env["AZURE_CLIENT_SECRET"] = "Wr0ng-Secret-77"
+    proc, data, report, _hosts = run_audit(fake, tmp_path, "azure", env=env, verbosity=3)
+    assert proc.returncode != 0 and data is None and not report.exists()
+    assert "Judge every host from what its agent reports to Azure" in proc.stdout
+    assert "Wr0ng-Secret-77" not in proc.stdout + proc.stderr
