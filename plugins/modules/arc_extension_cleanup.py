@@ -7,7 +7,7 @@
 DOCUMENTATION = r"""
 module: arc_extension_cleanup
 short_description: Delete from Azure the extension resources that the Arc machines' lockdown refuses
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the Arc machines of the scopes and their extension resources from Azure Resource Graph, in one pass, as
     M(arcguard.azcmagent.arc_machine_info) does, and classifies each extension against the lockdown its machine
