@@ -71,7 +71,9 @@ def select(machines, wanted, classifications, host_of):
             if _is_id(text):
                 hits = [m for m in machines if str(m.get("resource_id") or "").lower() == text.rstrip("/").lower()]
             else:
-                hits = [m for m in machines if host_of(m).lower() == text.lower()]
+                hits = [m for m in machines if str(host_of(m)).lower() == text.lower()]
+                if not hits:    # the qualified form, as an inventory with host_naming: qualified names it
+                    hits = [m for m in machines if naming.qualified_name(m).lower() == text.lower()]
                 if not hits:
                     hits = [m for m in machines if str(m.get("name") or "").lower() == text.lower()]
             if not hits:

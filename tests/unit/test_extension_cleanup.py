@@ -69,6 +69,10 @@ def test_machines_by_host_name_resource_id_or_unique_name():
     assert qualified != "web01"       # two machines share the name: neither keeps it
     targets, _ = cleanup.select(machines, [qualified], ["installed_but_blocked"], hosts)
     assert [t["machine_id"] for t in targets] == [mid("web01", "rg-a")]
+    dc = naming.qualified_name(machines[2])
+    assert hosts(machines[2]) == "dc01" and dc != "dc01"
+    _targets, skipped = cleanup.select(machines, [dc], ["installed_but_blocked"], hosts)
+    assert [s["machine_id"] for s in skipped] == [mid("dc01", "rg-c")]
     targets, _ = cleanup.select(machines, [mid("web01", "rg-b").upper()], ["refused_by_lockdown"], hosts)
     assert [t["machine_id"] for t in targets] == [mid("web01", "rg-b")]
     with pytest.raises(cleanup.CleanupError) as info:
