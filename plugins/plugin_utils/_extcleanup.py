@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import time
 import urllib.parse
 
@@ -175,6 +176,8 @@ class Arm:
     def delete(self, resource_id):
         """Delete one extension resource: "deleted" or "absent"; raises CleanupError."""
         what = "deleting %s" % resource_id
+        if not extension_id_ok(resource_id):
+            raise CleanupError("%s: not the resource ID of a machine extension; not sent" % what)
         url = "%s%s?api-version=%s" % (self.conf["arm_endpoint"], urllib.parse.quote(resource_id, safe="/"),
                                        API_VERSION)
         response = self.request("DELETE", url, what)
@@ -234,6 +237,18 @@ class Arm:
                     raise CleanupError(self.scrub("%s: the operation answered HTTP %s: %s"
                                                   % (what, poll.status_code, _error_text(poll))))
             wait = azure.retry_after(poll.headers)
+
+
+_ID = re.compile(r"^/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.hybridcompute/machines/[^/]+/"
+                 r"extensions/[^/]+$", re.I)
+
+
+def extension_id_ok(resource_id):
+    """Is ``resource_id`` exactly a machine extension's ID (nothing that a DELETE could resolve elsewhere)?"""
+    text = str(resource_id or "")
+    if not _ID.match(text) or any(ord(ch) < 0x20 or ch in "?#%\\" or ch.isspace() for ch in text):
+        return False
+    return all(part not in (".", "..") for part in text.split("/")[1:])
 
 
 def _error_text(response):

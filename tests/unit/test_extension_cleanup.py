@@ -215,3 +215,25 @@ def test_an_operation_that_never_ends_is_reported_not_waited_for_forever(monkeyp
         client.delete(RID)
     assert "not finished after" in str(info.value)
     assert sum(slept) <= cleanup.POLL_LIMIT
+
+
+@pytest.mark.parametrize("bad", [
+    mid("web01"),                                              # the machine itself
+    mid("web01") + "/extensions/..",
+    mid("web01") + "/extensions/.",
+    mid("web01") + "/extensions/a/b",
+    mid("web01") + "/extensions/a?api-version=1",
+    mid("web01") + "/extensions/a#x",
+    mid("web01") + "/extensions/a%2f..",
+    mid("web01") + "/extensions/a b",
+    mid("web01") + "/extensions/a\nb",
+    "/subscriptions/%s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm/extensions/x" % SUB,
+    "",
+    None,
+])
+def test_only_an_extension_resource_id_is_ever_sent(monkeypatch, bad):
+    client, _ = arm([], monkeypatch)
+    with pytest.raises(cleanup.CleanupError) as info:
+        client.delete(bad)
+    assert "not sent" in str(info.value)
+    assert client.session.calls == []
