@@ -470,6 +470,24 @@ def _scopes(conf):
     return out
 
 
+def _extension_rows(client, scope, text, out, warnings):
+    """Add the extension resources of ``scope`` to ``out``: the projected query, or (where Resource Graph refuses
+    it as a bad query, HTTP 400) the next form of ``_extensions.QUERIES``; the form that worked is kept."""
+    forms = extensions_.QUERIES[getattr(client, "extension_form", 0):]
+    for index, query in enumerate(forms):
+        try:
+            out.extend(client.rows(query, scope, text))
+        except _Truncated:
+            warnings.append("Resource Graph truncated the extension resources of %s; some are missing" % text)
+        except AzureError as exc:
+            if " answered HTTP 400" not in str(exc) or index == len(forms) - 1:
+                raise
+            client.log("Resource Graph refused the extension query (%s); trying its next form" % exc)
+            continue
+        client.extension_form = extensions_.QUERIES.index(query)
+        return
+
+
 def list_machines(options, log=None, sleep=time.sleep, extensions=False):
     """(machines, warnings): the Arc machines of the scopes in ``options``, normalised, sorted by name.
 
@@ -495,10 +513,7 @@ def list_machines(options, log=None, sleep=time.sleep, extensions=False):
             seen.add(rid)
             machines.append(arcmachine.normalise_row(row, warnings))
         if extensions:
-            try:
-                extension_rows.extend(client.rows(extensions_.QUERY, scope, text))
-            except _Truncated:
-                warnings.append("Resource Graph truncated the extension resources of %s; some are missing" % text)
+            _extension_rows(client, scope, text, extension_rows, warnings)
 
     pending = _scopes(conf)
     while pending:

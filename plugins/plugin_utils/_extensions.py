@@ -6,7 +6,7 @@
 Internal to arcguard.azcmagent: not a public API, may change without notice.
 
 - ``QUERY``: the Resource Graph query for ``microsoft.hybridcompute/machines/extensions`` (projected columns:
-  never the extension's ``settings``, which may hold commands and secrets).
+  never the extension's ``settings``, which may hold commands and secrets); ``QUERIES``: it and its fallbacks.
 - ``normalise_row(row, warnings)``: one extension row (the projected Resource Graph row or an ARM GET body)
   as a flat record, with ``resource_id`` and ``machine_id`` (the ID up to ``/extensions/``), or None.
 - ``attach(machines, rows, warnings)``: each machine gets ``extensions`` (classified, sorted by name), joined by
@@ -23,11 +23,16 @@ from __future__ import annotations
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
 
 TYPE = "microsoft.hybridcompute/machines/extensions"
+_COLUMNS = ("id, name, type, publisher = properties.publisher, extensionType = properties.type, "
+            "version = properties.typeHandlerVersion, provisioningState = properties.provisioningState, "
+            "instanceView = properties.instanceView")
 # column_ifexists: whether Resource Graph rows carry systemData is not documented; a missing column is null
-QUERY = ("resources | where type =~ '%s' | project id, name, type, publisher = properties.publisher, "
-         "extensionType = properties.type, version = properties.typeHandlerVersion, "
-         "provisioningState = properties.provisioningState, instanceView = properties.instanceView, "
-         "systemData = column_ifexists('systemData', dynamic(null))" % TYPE)
+QUERY = "resources | where type =~ '%s' | project %s, systemData = column_ifexists('systemData', dynamic(null))" \
+    % (TYPE, _COLUMNS)
+# the same query in forms a Resource Graph (or a stand-in of it) that refuses the first may still take, in order:
+# the plain column, then the whole rows (normalise_row reads ARM-shaped rows; their settings are never read)
+QUERIES = (QUERY, "resources | where type =~ '%s' | project %s, systemData" % (TYPE, _COLUMNS),
+           "resources | where type =~ '%s'" % TYPE)
 
 ALLOWED = "allowed"
 INSTALLED_BUT_BLOCKED = "installed_but_blocked"

@@ -92,6 +92,8 @@ def by_machine(result):
 @pytest.mark.parametrize("variants", [
     {},
     {"extension_system_data": "absent", "extension_id_case": "title", "status_level": "Info"},
+    {"extension_kql": "basic"},     # the plain systemData column: the same answer
+    {"extension_kql": "basic", "extension_system_data": "absent"},   # whole rows at last: settings still unread
 ])
 def test_machine_info_classifies_every_extension(fake, tmp_path, variants):
     fake.update_state(lambda s: s.update(variants=variants))
@@ -127,7 +129,11 @@ def test_machine_info_classifies_every_extension(fake, tmp_path, variants):
     assert got["web01"]["MDE.Linux"]["provisioning_state"] == "Creating"
     # the extension query is projected: never the resources' settings
     queries = [r["body"]["query"] for r in fake.graph_requests() if "extensions" in r["body"]["query"]]
-    assert queries and all("project" in q and "settings" not in q for q in queries)
+    assert queries and "project" in queries[0] and all("settings" not in q for q in queries)
+    if variants.get("extension_kql") == "basic":
+        # one refusal per form that does not work, then the next form
+        assert len(queries) == (3 if variants.get("extension_system_data") == "absent" else 2), queries
+        assert "column_ifexists" not in queries[-1]
 
 
 def graph_deletes(fake):

@@ -340,6 +340,7 @@ class State:
 # - ``extension_id_case``: ``lower`` (``.../machines/m/extensions/e``) | ``title`` (``.../Machines/m/Extensions/e``,
 #   as the specification's examples spell it).
 # - ``status_level``: ``Information`` (as seen) | ``Info`` (the specification's enum).
+# - ``extension_kql``: ``full`` | ``basic`` (``column_ifexists`` refused as a bad query, HTTP 400).
 # - ``extension_delete``: ``location`` (202 + Location; polling it answers 202 until done, then 204) |
 #   ``async_operation`` (202 + Azure-AsyncOperation and Location; the operation answers InProgress, then
 #   Succeeded) | ``sync`` (200, gone at once).
@@ -428,8 +429,6 @@ def _kql_value(row, expr):
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", expr):
         raise ValueError("unsupported expression in the fake: %r" % expr)
     parts = expr.split(".")
-    if parts[0] not in row and len(parts) == 1:
-        raise ValueError("Failed to resolve scalar expression named '%s'" % parts[0])
     value = row.get(parts[0])
     for part in parts[1:]:
         value = value.get(part) if isinstance(value, dict) else None
@@ -449,6 +448,10 @@ class ExtensionRoutes:
                 for e in m.get("extensions") or []]
 
     def _run_extension_query(self, text, subs):
+        if self.state.variants.get("extension_kql") == "basic" and "column_ifexists" in text:
+            raise ValueError("Function 'column_ifexists' is not supported")    # a Resource Graph without it
+        if self.state.variants.get("extension_system_data") == "absent" and re.search(r"[ ,]systemData\s*(,|$)", text):
+            raise ValueError("Failed to resolve scalar expression named 'systemData'")   # no such column
         rows = self._extension_rows(subs)
         stages = [s.strip() for s in _split_top(text, "|")]
         if stages[0].lower() != "resources":
