@@ -110,14 +110,15 @@ class Arm:
 
     def __init__(self, conf, log=None, sleep=time.sleep, session=None):
         azure.require_sdk()
-        import requests   # a dependency of azure-core
-        self.requests = requests
+        if session is None:
+            import requests   # a dependency of azure-core
+            session = requests.Session()
         self.conf = conf
         self.log = log or (lambda msg: None)
         self.sleep = sleep
         self.secrets = [s for s in (conf.get("secret"),) if s]
         self.credential = azure.credential(conf)
-        self.session = session or requests.Session()
+        self.session = session
         self.base = urllib.parse.urlsplit(conf["arm_endpoint"])
         self.requests_sent = 0
 
@@ -150,7 +151,7 @@ class Arm:
                 response = self.session.request(method, url, headers={"Authorization": "Bearer " + self._token(),
                                                                       "Accept": "application/json"},
                                                 verify=self.conf["verify"], timeout=(15, 60), allow_redirects=False)
-            except self.requests.RequestException as exc:
+            except OSError as exc:  # requests' errors are OSErrors: refused, reset, timed out, TLS
                 attempt += 1
                 if attempt > MAX_RETRIES:
                     raise CleanupError(self.scrub("%s: Azure could not be reached after %d retries (%s)"
