@@ -90,8 +90,8 @@ def html_sections(report, esc):
                    '<th>Which</th></tr></thead><tbody>')
         for group in groups:
             names = group["machines"]
-            which = ", ".join(esc(n) for n in names[:20]) + (" and %d more" % (len(names) - 20) if len(names) > 20
-                                                              else "")
+            more = " and %d more" % (len(names) - 20) if len(names) > 20 else ""
+            which = ", ".join(esc(n) for n in names[:20]) + more
             out.append("<tr><td><code>%s</code></td><td>%s</td><td>%d</td><td>%s</td></tr>"
                        % (esc(group["extension"]), esc(group["requested_by"] or "unknown"), group["count"], which))
         out.append("</tbody></table>")

@@ -624,8 +624,8 @@ class ExtensionRoutes:
             self._send(200, {"id": parsed.path, "name": op, "status": "InProgress" if pending else "Succeeded"},
                        {"Retry-After": "0"} if pending else None)
         elif pending:
-            self._send(202, b"", {"Location": "https://%s%s?%s" % (self.headers.get("Host"), parsed.path,
-                                                                    parsed.query), "Retry-After": "0"})
+            location = "https://%s%s?%s" % (self.headers.get("Host"), parsed.path, parsed.query)
+            self._send(202, b"", {"Location": location, "Retry-After": "0"})
         else:
             self._send(204, b"")
         return True

@@ -274,7 +274,6 @@ def test_one_event_per_resource_and_change():
     assert len(poll(10 ** 6 + 3, "Failed", "blocked again")) == 1   # the retry failed again: a new event
 
 
-
 def test_a_needed_setting_azure_reports_unreadably_makes_every_extension_unknown():
     m = dict(machine(cfg=config(block=[CSE_W])), unreadable=["extensions.allowlist"])
     ext.attach([m], [row(m["resource_id"], CSE_W, state="Failed")])

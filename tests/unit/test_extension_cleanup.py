@@ -37,8 +37,7 @@ def fleet():
 
 
 def host_of(machines):
-    names = naming.host_names(machines)
-    return lambda m: names.host(m)
+    return naming.host_names(machines).host
 
 
 @pytest.mark.parametrize("classes, expected", [
@@ -67,13 +66,13 @@ def test_machines_by_host_name_resource_id_or_unique_name():
     hosts = host_of(machines)
     qualified = hosts(machines[0])
     assert qualified != "web01"       # two machines share the name: neither keeps it
-    targets, _ = cleanup.select(machines, [qualified], ["installed_but_blocked"], hosts)
+    targets, _skipped = cleanup.select(machines, [qualified], ["installed_but_blocked"], hosts)
     assert [t["machine_id"] for t in targets] == [mid("web01", "rg-a")]
     dc = naming.qualified_name(machines[2])
     assert hosts(machines[2]) == "dc01" and dc != "dc01"
     _targets, skipped = cleanup.select(machines, [dc], ["installed_but_blocked"], hosts)
     assert [s["machine_id"] for s in skipped] == [mid("dc01", "rg-c")]
-    targets, _ = cleanup.select(machines, [mid("web01", "rg-b").upper()], ["refused_by_lockdown"], hosts)
+    targets, _skipped = cleanup.select(machines, [mid("web01", "rg-b").upper()], ["refused_by_lockdown"], hosts)
     assert [t["machine_id"] for t in targets] == [mid("web01", "rg-b")]
     with pytest.raises(cleanup.CleanupError) as info:
         cleanup.select(machines, ["WEB01"], ["refused_by_lockdown"], hosts)
@@ -154,7 +153,7 @@ def test_429_waits_for_retry_after_then_deletes(monkeypatch):
 
 
 def test_204_is_absent_not_deleted(monkeypatch):
-    client, _ = arm([Response(204)], monkeypatch)
+    client, _slept = arm([Response(204)], monkeypatch)
     assert client.delete(RID) == "absent"
 
 
@@ -168,12 +167,12 @@ def test_202_location_is_polled_until_done(monkeypatch):
 
 def test_202_async_operation_until_succeeded_or_failed(monkeypatch):
     op = "https://ARM.example.com/subscriptions/%s/providers/Microsoft.HybridCompute/locations/x/operationStatuses/1" % SUB
-    client, _ = arm([Response(202, {"Azure-AsyncOperation": op, "Location": "https://arm.example.com/x"}),
+    client, _slept = arm([Response(202, {"Azure-AsyncOperation": op, "Location": "https://arm.example.com/x"}),
                      Response(200, body={"status": "InProgress"}), Response(200, body={"status": "Succeeded"})],
                     monkeypatch)
     assert client.delete(RID) == "deleted"
     assert all(c[1] == op for c in client.session.calls[1:])
-    client, _ = arm([Response(202, {"Azure-AsyncOperation": op}),
+    client, _slept = arm([Response(202, {"Azure-AsyncOperation": op}),
                      Response(200, body={"status": "Failed", "error": {"code": "X", "message": "nope"}})], monkeypatch)
     with pytest.raises(cleanup.CleanupError) as info:
         client.delete(RID)
@@ -183,7 +182,7 @@ def test_202_async_operation_until_succeeded_or_failed(monkeypatch):
 @pytest.mark.parametrize("where", ["https://evil.example.net/op", "http://arm.example.com/op",
                                    "https://arm.example.com.evil.example.net/op"])
 def test_an_operation_on_another_host_is_not_followed_with_the_token(monkeypatch, where):
-    client, _ = arm([Response(202, {"Location": where})], monkeypatch)
+    client, _slept = arm([Response(202, {"Location": where})], monkeypatch)
     with pytest.raises(cleanup.CleanupError) as info:
         client.delete(RID)
     assert "not followed" in str(info.value)
@@ -191,7 +190,7 @@ def test_an_operation_on_another_host_is_not_followed_with_the_token(monkeypatch
 
 
 def test_403_names_the_permission(monkeypatch):
-    client, _ = arm([Response(403, body={"error": {"code": "AuthorizationFailed", "message": "no"}})], monkeypatch)
+    client, _slept = arm([Response(403, body={"error": {"code": "AuthorizationFailed", "message": "no"}})], monkeypatch)
     with pytest.raises(cleanup.CleanupError) as info:
         client.delete(RID)
     assert "Microsoft.HybridCompute/machines/extensions/delete" in str(info.value)
@@ -232,7 +231,7 @@ def test_an_operation_that_never_ends_is_reported_not_waited_for_forever(monkeyp
     None,
 ])
 def test_only_an_extension_resource_id_is_ever_sent(monkeypatch, bad):
-    client, _ = arm([], monkeypatch)
+    client, _slept = arm([], monkeypatch)
     with pytest.raises(cleanup.CleanupError) as info:
         client.delete(bad)
     assert "not sent" in str(info.value)
