@@ -167,13 +167,14 @@ def test_202_location_is_polled_until_done(monkeypatch):
 
 def test_202_async_operation_until_succeeded_or_failed(monkeypatch):
     op = "https://ARM.example.com/subscriptions/%s/providers/Microsoft.HybridCompute/locations/x/operationStatuses/1" % SUB
-    client, _slept = arm([Response(202, {"Azure-AsyncOperation": op, "Location": "https://arm.example.com/x"}),
-                     Response(200, body={"status": "InProgress"}), Response(200, body={"status": "Succeeded"})],
-                    monkeypatch)
+    answers = [Response(202, {"Azure-AsyncOperation": op, "Location": "https://arm.example.com/x"}),
+               Response(200, body={"status": "InProgress"}), Response(200, body={"status": "Succeeded"})]
+    client, _slept = arm(answers, monkeypatch)
     assert client.delete(RID) == "deleted"
     assert all(c[1] == op for c in client.session.calls[1:])
-    client, _slept = arm([Response(202, {"Azure-AsyncOperation": op}),
-                     Response(200, body={"status": "Failed", "error": {"code": "X", "message": "nope"}})], monkeypatch)
+    answers = [Response(202, {"Azure-AsyncOperation": op}),
+               Response(200, body={"status": "Failed", "error": {"code": "X", "message": "nope"}})]
+    client, _slept = arm(answers, monkeypatch)
     with pytest.raises(cleanup.CleanupError) as info:
         client.delete(RID)
     assert "ended Failed" in str(info.value)
