@@ -16,9 +16,9 @@ description:
     is unique among the listed machines (case-insensitively), holds only C(A-Z a-z 0-9 _ . -) and is not
     C(all), C(ungrouped), C(localhost) or a group name; otherwise the machine is C(NAME~RESOURCEGROUP~SUBSCRIPTION)
     (from its resource ID) and a warning names it. When two machines share a name, neither keeps it. The machine
-    itself is C(arc_resource_id); C(ansible_host) is the first non-empty of O(hostnames). Host variables start with C(arc_); C(arc_agent_configuration) holds the agent settings that the
-    agent reports to Azure, keyed by azcmagent property name like the C(config) return of
-    M(arcguard.azcmagent.azcmagent_config). Settings that Azure does not report are absent.
+    itself is C(arc_resource_id); C(ansible_host) is the first non-empty of O(hostnames). Host variables start
+    with C(arc_); C(arc_agent_configuration) holds the agent settings that the agent reports to Azure, keyed by
+    azcmagent property name like the C(config) return of M(arcguard.azcmagent.azcmagent_config). Settings that Azure does not report are absent.
   - Groups C(arc_linux), C(arc_windows) and one per status (C(arc_connected), C(arc_disconnected), C(arc_error),
     C(arc_awaiting_connection)), plus the usual constructed features.
   - Throttling is honoured (C(Retry-After), the C(x-ms-user-quota-*) headers) with bounded retries. A scope the
@@ -70,17 +70,6 @@ options:
     type: list
     elements: str
     default: [machineFqdn, dnsFqdn, name]
-  host_naming:
-    description:
-      - How machines become inventory hostnames (see docs/inventory.md in the collection).
-      - C(name) keeps a machine's resource name when it is unique, safe and not a group name, and qualifies it as
-        C(NAME~RESOURCEGROUP~SUBSCRIPTION) otherwise.
-      - C(qualified) names every machine C(NAME~RESOURCEGROUP~SUBSCRIPTION), so no hostname ever depends on
-        which other machines exist.
-      - Use the same value for the drift source and M(arcguard.azcmagent.arc_machine_info).
-    type: str
-    choices: [name, qualified]
-    default: name
 """
 
 EXAMPLES = r"""
@@ -123,6 +112,12 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
+
+try:   # ansible-core 2.19+: only strings tagged as trusted are ever templates
+    from ansible.template import trust_as_template as _trust  # noqa: F401  pylint: disable=unused-import
+    UNTRUSTED_BY_DEFAULT = True
+except ImportError:
+    UNTRUSTED_BY_DEFAULT = False
 
 HOSTNAME_SOURCES = {"machinefqdn": "machine_fqdn", "machine_fqdn": "machine_fqdn", "dnsfqdn": "dns_fqdn",
                     "dns_fqdn": "dns_fqdn", "name": "name"}
@@ -202,7 +197,38 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             machines = self._fetch()
         if update_cache:
             self._cache[cache_key] = machines
-        self._populate(machines)
+        restore = self._compile_once()
+        try:
+            self._populate(machines)
+        finally:
+            restore()
+
+    def _compile_once(self):
+        """compose, groups and keyed_groups hold a few expressions evaluated for every host: compile each once
+        for the whole fleet instead of once per host (ansible-core 2.19 compiles on every evaluation; at 1,000
+        hosts that was most of the inventory's time). The trust check of each expression still runs on every
+        evaluation, before the compiled code is used. Older ansible-core: nothing to do. Returns the undo."""
+        engine = getattr(getattr(self, "templar", None), "_engine", None)
+        original = getattr(engine, "_compile_expression", None)
+        if original is None or getattr(original, "_arc_cached", False):
+            return lambda: None
+        compiled = {}
+
+        def compile_expression(expression, options):
+            key = (str(expression), repr(options))
+            found = compiled.get(key)
+            if found is None:
+                found = compiled[key] = original(expression, options)
+            return found
+        compile_expression._arc_cached = True
+        engine._compile_expression = compile_expression
+
+        def restore():
+            try:
+                del engine._compile_expression
+            except AttributeError:
+                pass
+        return restore
 
     def _populate(self, machines):
         """Hosts, variables and groups for ``machines`` (every listed machine: the names do not depend on the
@@ -250,6 +276,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if not reserved:
             for warning in names.warnings:
                 display.warning(PREFIX + warning)
+        # ansible-core 2.19 hands every value to a visitor that tags where it came from, value by value
+        # (most of this plugin's time at 10,000 hosts); the data needs none of it (plain JSON types, never
+        # trusted as templates), so it goes to the inventory data itself
+        setter = getattr(inventory, "__wrapped__", inventory).set_variable if UNTRUSTED_BY_DEFAULT \
+            else inventory.set_variable
         status_groups = {}
         added = {}
         for machine in machines:
@@ -262,9 +293,11 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             address = ansible_host(machine, sources)
             if address:
                 variables["ansible_host"] = address
-            # what Azure sends is data, never a template (a tag value of "{{ ... }}" stays text)
+            # what Azure sends is data, never a template (a tag value of "{{ ... }}" stays text): before
+            # ansible-core 2.19 wrapped as unsafe; from 2.19 on a string is a template only when trusted as
+            # one, which nothing from Azure is, so the values go in as they are (no per-value tagging)
             for key, value in variables.items():
-                inventory.set_variable(name, key, wrap_var(value))
+                setter(name, key, value if UNTRUSTED_BY_DEFAULT else wrap_var(value))
             if machine.get("os_type") in ("linux", "windows"):
                 inventory.add_child("arc_" + machine["os_type"], name)
             status = machine.get("status")

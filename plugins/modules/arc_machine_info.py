@@ -29,13 +29,6 @@ options:
     type: list
     elements: str
     default: []
-  host_naming:
-    description:
-      - The rule that gives each machine its RV(machines[].host_name), as the inventory plugin's option of that
-        name; use the same value in both, and the same scopes, so that the names agree.
-    type: str
-    choices: [name, qualified]
-    default: name
 extends_documentation_fragment:
   - arcguard.azcmagent.azure
   - arcguard.azcmagent.azure.filters

@@ -74,7 +74,6 @@ MACHINE_INFO_SPEC = dict(
     **spec_from_doc(yaml.safe_load(azure_docs.ModuleDocFragment.FILTERS)["options"]),
     **spec_from_doc(yaml.safe_load(azure_docs.ModuleDocFragment.DOCUMENTATION)["options"]),
     names=dict(type="list", elements="str", default=[]),
-    host_naming=dict(type="str", choices=["name", "qualified"], default="name"),
 )
 MACHINE_INFO_SPEC["secret"]["no_log"] = True
 
