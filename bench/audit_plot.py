@@ -2,9 +2,9 @@
 
     python bench/audit_plot.py [results.json ...]
 
+Reads the results of bench/audit_scale.py or of bench/azure_scale.py (floor, inventory, audit, drift poll...).
 Writes docs/images/audit-scaling.svg (a hand-written SVG: no plotting library needed) and prints the Markdown
-table for docs/performance.md. Series: every key of ``median_s`` in the results (floor, audit; a benchmark
-adding inventory or drift-poll times the same way shows them too).
+table for docs/performance.md. Series: every kind measured.
 """
 
 import glob
@@ -17,11 +17,18 @@ COLOURS = ["#57606a", "#cf222e", "#0969da", "#1a7f37", "#9a6700"]
 
 
 def load(paths):
+    """Results of bench/audit_scale.py (a list) or bench/azure_scale.py ({"results": {size: {kind: ...}}})."""
     rows = {}
     for path in paths:
         with open(path, encoding="utf-8") as handle:
-            for result in json.load(handle):
-                rows[result["machines"]] = result
+            data = json.load(handle)
+        if isinstance(data, dict):
+            data = [{"machines": int(size), "median_s": {k: v["seconds"] for k, v in kinds.items()
+                                                          if isinstance(v, dict) and "seconds" in v}}
+                    for size, kinds in data["results"].items()]
+        for result in data:
+            result["ratio"] = result["median_s"]["audit"] / result["median_s"]["floor"]
+            rows[result["machines"]] = result
     return [rows[k] for k in sorted(rows)]
 
 
@@ -29,13 +36,15 @@ def svg(results, width=720, height=420, pad=70):
     series = list(dict.fromkeys(k for r in results for k in r["median_s"]))
     xs = [r["machines"] for r in results]
     top = max(v for r in results for v in r["median_s"].values()) * 1.1
+
     def px(x):
         return pad + (width - 2 * pad) * x / max(xs)
+
     def py(y):
         return height - pad + 0 - (height - 2 * pad) * y / top
     out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" font-family="sans-serif" font-size="12">'
            % (width, height), '<rect width="100%" height="100%" fill="#ffffff"/>',
-           '<text x="%d" y="24" font-size="15" font-weight="bold">The Azure-side audit against the floor '
+           '<text x="%d" y="24" font-size="15" font-weight="bold">The fleet from Azure against the floor '
            '(wall time, seconds)</text>' % pad,
            '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#1b1f24"/>' % (pad, height - pad, width - pad, height - pad),
            '<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#1b1f24"/>' % (pad, pad, pad, height - pad)]

@@ -1,6 +1,7 @@
 """Azure-side scale benchmark: the collection against the floor, on the project's fake Azure, in one run.
 
-    python bench/azure_scale.py [--sizes 1000,10000] [--repeat 3] [--kinds floor,inventory,list_hosts,drift_poll]
+    python bench/azure_scale.py [--sizes 1000,10000] [--repeat 3]
+                                [--kinds floor,inventory,list_hosts,drift_poll,audit,audit_arc]
                                 [--out bench/results]
 
 The fake Azure (tests/lib/fakeazure.py, HTTPS on loopback, Entra ID sign-in, Resource Graph with 1,000-row
@@ -12,6 +13,9 @@ hits every kind alike, each in a fresh process as users run them:
   inventory   ansible-inventory --list over a plain ``*arc.yml`` file (output to a file)
   inventory_constructed   the same with a keyed group and a composed variable (constructed features)
   list_hosts  ansible-playbook --list-hosts over the same inventory
+  audit       ansible-playbook arcguard.azcmagent.audit -e audit_source=azure over a static inventory of the
+              machines' names: listing, judging every machine, writing JSON, JUnit and HTML (every machine checked)
+  audit_arc   the same over the ``*arc.yml`` inventory (which lists Azure once more)
   drift_poll  one poll of the drift source: the query, the naming, every machine judged, the events; peak
               memory (max RSS) and the number of Resource Graph queries are reported with the time
 
@@ -105,7 +109,7 @@ def run(argv, env, cwd=None):
     proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=3600)
     seconds = time.perf_counter() - started
     if proc.returncode != 0:
-        raise RuntimeError("%s failed (%d): %s" % (argv[:3], proc.returncode, proc.stderr[-2000:]))
+        raise RuntimeError("%s failed (%d): %s %s" % (argv[:3], proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
     return seconds, proc
 
 
@@ -164,8 +168,39 @@ def measure_bytes(env, size, workdir):
     return out
 
 
+def _audit(env, size, workdir, inventory):
+    """The whole ``audit_source: azure`` run over ``inventory``: listing, judging every machine, writing JSON, JUnit
+    and HTML; checks that every machine was judged."""
+    report = os.path.join(workdir, "audit-report")
+    seconds, _proc = run([os.path.join(VENV_BIN, "ansible-playbook"), "-i", inventory, "arcguard.azcmagent.audit",
+                          "-e", "audit_source=azure", "-e", "lockdown_profile=defender", "-e", "audit_report_dir=" + report,
+                          "-e", json.dumps({"audit_azure_subscriptions": list(SUBS)})], env)
+    with open(os.path.join(report, "report.json"), encoding="utf-8") as handle:
+        data = json.load(handle)
+    judged = sum(1 for entry in data["hosts"].values() if entry.get("azure") is not None)
+    assert len(data["hosts"]) == size and judged == size, (len(data["hosts"]), judged)
+    sizes = {f: os.path.getsize(os.path.join(report, f)) for f in ("report.json", "report.xml", "report.html")}
+    return {"seconds": seconds, "html_mb": round(sizes["report.html"] / 1e6, 1), "drifted": data["summary"]["drifted"]}
+
+
+def measure_audit(env, size, workdir):
+    """The audit over a static inventory of the machines' names (one listing: the audit's own)."""
+    path = os.path.join(workdir, "static-%d.json" % size)
+    if not os.path.exists(path):
+        state = fleet_state(size)
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump({"all": {"hosts": {m["name"]: None for m in state["machines"]}}}, handle)
+    return _audit(env, size, workdir, path)
+
+
+def measure_audit_arc(env, size, workdir):
+    """The audit over the arc inventory (two listings: the inventory's and the audit's)."""
+    return _audit(env, size, workdir, inventory_file(workdir))
+
+
 KINDS = {"floor": measure_floor, "inventory": measure_inventory, "inventory_constructed": measure_inventory_constructed,
-         "list_hosts": measure_list_hosts, "drift_poll": measure_drift_poll}
+         "list_hosts": measure_list_hosts, "drift_poll": measure_drift_poll, "audit": measure_audit,
+         "audit_arc": measure_audit_arc}
 
 
 def inventory_file(workdir, constructed=False):

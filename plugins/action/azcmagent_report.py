@@ -26,4 +26,3 @@ class ActionModule(Action):
         except audit.AuditError as exc:
             return dict(failed=True, changed=False, msg=str(exc))
         return audit.result(built, audit.write(built, args["dest"], args["formats"]), warnings)
-

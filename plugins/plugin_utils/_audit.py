@@ -159,15 +159,18 @@ def read_hosts(hostvars, names, variables):
 
 
 def list_machines(args):
-    """(machines, warnings) of the Azure options in ``args``, filtered as arc_machine_info filters them."""
+    """(machines, their host names, warnings) of the Azure options in ``args``: the names computed over every
+    machine listed (``host_naming``), then the machines filtered as arc_machine_info filters them."""
     options = azure.with_environment({k: args.get(k) for k in azure.OPTION_NAMES})
+    secret = options.get("secret") or ""
     try:
         machines, warnings = azure.list_machines(options, extensions=True)
     except azure.AzureError as exc:
-        raise AuditError(scrub(str(exc), [options.get("secret") or ""])) from None
+        raise AuditError(scrub(str(exc), [secret])) from None
+    names = naming.host_names(machines, rule=args.get("host_naming") or naming.DEFAULT_RULE)
     picked = [m for m in machines if arcmachine.matches(m, args.get("include_statuses"), args.get("include_os"),
                                                         args.get("tags"))]
-    return picked, [scrub(w, [options.get("secret") or ""]) for w in warnings]
+    return picked, names, [scrub(w, [secret]) for w in warnings + names.warnings]
 
 
 class _Listing(threading.Thread):
@@ -218,13 +221,15 @@ def judge(args, hostvars, all_hosts):
     warnings = []
     machines = args.get("azure_machines")
     if listing is not None:
-        machines, warnings = listing.answer()
+        machines, machine_names, warnings = listing.answer()
+    else:
+        machine_names = naming.host_names(machines, rule=args.get("host_naming") or naming.DEFAULT_RULE)
     play = {n: var(n, "resource_id_var") for n in names}
     others = [n for n in dict.fromkeys(args.get("inventory_hosts") or all_hosts or names) if n not in seen]
     everyone = dict(play)
     everyone.update((n, v[args["resource_id_var"]]) for n, v in read_hosts(hostvars, others,
                                                                            [args["resource_id_var"]]).items())
-    found = naming.match_hosts(play, machines, candidates=everyone)
+    found = naming.match_hosts(play, machines, naming=machine_names, candidates=everyone)
     options = {}
     for name in names:
         options[name] = {"profiles": var(name, "profiles_var") or {}, "overrides": var(name, "overrides_var") or None}

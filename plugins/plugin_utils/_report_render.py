@@ -112,8 +112,8 @@ def to_json(data):
         parts.append("  %s: " % json.dumps(key))
         if isinstance(value, dict) and key == "hosts":
             names = sorted(value)
-            parts.append("{\n" + ",\n".join("    %s: %s" % (json.dumps(n), json.dumps(value[n], sort_keys=True))
-                                              for n in names) + ("\n  }" if names else "}"))
+            rows = ["    %s: %s" % (json.dumps(n), json.dumps(value[n], sort_keys=True)) for n in names]
+            parts.append("{\n" + ",\n".join(rows) + ("\n  }" if names else "}"))
         else:
             parts.append(json.dumps(value, sort_keys=True))
         parts.append(",\n" if index < len(keys) - 1 else "\n")
@@ -223,8 +223,8 @@ def _azure_lines(verdict):
     lines = ["finding: %s" % f for f in verdict.findings or []]
     view = verdict.azure
     if view:
-        lines.append("azure: %s, status %s since %s" % ("error: " + view.error if view.error else view.verdict,
-                                                         view.status, view.last_status_change))
+        verdict = "error: " + view.error if view.error else view.verdict
+        lines.append("azure: %s, status %s since %s" % (verdict, view.status, view.last_status_change))
         lines.extend("azure: " + difference_text(d) for d in view.differences)
         lines.extend("azure: %s: %s" % (p, NOT_REPORTED) for p in view.not_reported)
         lines.extend(extreport.junit_lines(view))

@@ -214,7 +214,6 @@ def test_source_azure_an_ambiguous_name_is_an_error_naming_the_machines_and_not_
     assert data["not_in_inventory"] == ["new01"]
 
 
-
 def test_source_azure_a_refused_sign_in_fails_the_run_with_a_clear_line_and_no_secret(fake, tmp_path):
     env = ansible_env(fake)
     env["AZURE_CLIENT_SECRET"] = "Wr0ng-Secret-77"

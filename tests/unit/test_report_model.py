@@ -20,8 +20,8 @@ def check(*changes):
 
 
 def test_list_differences_are_entries_missing_and_extra():
-    built = report.build({"h": ("defender", OK, check(("extensions.allowlist", [AMA, "Contoso/Tool"],
-                                                        [MDE, AMA.lower()])))})
+    changes = check(("extensions.allowlist", [AMA, "Contoso/Tool"], [MDE, AMA.lower()]))
+    built = report.build({"h": ("defender", OK, changes)})
     diff = built["hosts"]["h"]["differences"][0]
     assert diff["missing"] == [MDE] and diff["extra"] == ["Contoso/Tool"]   # names compare case-insensitively
     assert diff["expected"] == [MDE, AMA.lower()] and diff["actual"] == [AMA, "Contoso/Tool"]   # kept for users
@@ -145,3 +145,16 @@ def test_extensions_of_the_model_reach_every_format():
     built.sections["refused_installs"] = [{"host": "a"}]
     data = json.loads(render.render(built, ["json"])[0]["json"])
     assert data["hosts"]["a"]["future_key"] == {"n": 1} and data["refused_installs"] == [{"host": "a"}]
+
+
+def test_a_clean_report_is_drawn_the_same_with_or_without_the_safe_copy():
+    hosts = {"a\\bc": ("p", OK, check(("extensions.allowlist", [AMA], [MDE]))), "caf\u00e9": ("q", OK, check()),
+             "down": ("p", {"unreachable": True, "msg": "timed out"}, None)}
+    built = model.build(hosts, generated="2026-01-01T00:00:00Z")
+    direct = render.render(built, ["json", "xml", "html"])
+    copied = render.render(model.from_dict(render.safe(built.as_dict())), ["json", "xml", "html"])
+    assert direct == copied
+    nasty = model.build({"h\x00": ("p\x1b", OK, check())}, generated="x")
+    texts, _summary = render.render(nasty, ["json", "xml", "html"])
+    assert all("\x00" not in t and "\x1b" not in t for t in texts.values())
+    assert "h\\x00" in texts["html"] and "p\\x1b" in texts["xml"]
