@@ -17,6 +17,7 @@ import yaml
 from ansible_collections.arcguard.azcmagent.plugins.doc_fragments import azure as azure_docs
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extreport as extreport
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report_model as model
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report_render as render
@@ -163,7 +164,7 @@ def list_machines(args):
     options = azure.with_environment({k: args.get(k) for k in azure.OPTION_NAMES})
     secret = options.get("secret") or ""
     try:
-        machines, warnings = azure.list_machines(options)
+        machines, warnings = azure.list_machines(options, extensions=True)
     except azure.AzureError as exc:
         raise AuditError(scrub(str(exc), [secret])) from None
     names = naming.host_names(machines, rule=args.get("host_naming") or naming.DEFAULT_RULE)
@@ -238,6 +239,10 @@ def judge(args, hostvars, all_hosts):
         "source": source, "machines": found.machines, "options": options,
         "not_in_inventory": [found.naming.host(m) or m.get("name") for m in found.not_in_inventory],
         "ambiguous": {n: found.ambiguity(n) for n in found.ambiguous}})
+    # extension resources (plugin_utils/_extreport.py): per host under azure.extensions, and refused_installs
+    hosts_of = {naming.machine_key(m): n for n, m in found.machines.items() if m is not None}
+    extreport.add_to_report(built, found.machines, machines, lambda m: hosts_of.get(naming.machine_key(m))
+                            or found.naming.host(m) or m.get("name"))
     return built, warnings
 
 

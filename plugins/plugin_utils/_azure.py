@@ -23,6 +23,7 @@ import time
 import urllib.parse
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as extensions_
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url, scrub
 
 try:
@@ -468,11 +469,34 @@ def _scopes(conf):
     return out
 
 
-def list_machines(options, log=None, sleep=time.sleep):
-    """(machines, warnings): the Arc machines of the scopes in ``options``, normalised, sorted by name."""
+def _extension_rows(client, scope, text, out, warnings):
+    """Add the extension resources of ``scope`` to ``out``: the projected query, or (where Resource Graph refuses
+    it as a bad query, HTTP 400) the next form of ``_extensions.QUERIES``; the form that worked is kept."""
+    forms = extensions_.QUERIES[getattr(client, "extension_form", 0):]
+    for index, query in enumerate(forms):
+        try:
+            out.extend(client.rows(query, scope, text))
+        except _Truncated:
+            warnings.append("Resource Graph truncated the extension resources of %s; some are missing" % text)
+        except AzureError as exc:
+            if " answered HTTP 400" not in str(exc) or index == len(forms) - 1:
+                raise
+            client.log("Resource Graph refused the extension query (%s); trying its next form" % exc)
+            continue
+        client.extension_form = extensions_.QUERIES.index(query)
+        return
+
+
+def list_machines(options, log=None, sleep=time.sleep, extensions=False):
+    """(machines, warnings): the Arc machines of the scopes in ``options``, normalised, sorted by name.
+
+    With ``extensions``, the same pass also reads each scope's extension resources (``_extensions.QUERY``) and
+    every machine gets ``extensions``: its extension resources, classified against the lockdown it reports.
+    """
     conf = settings(options)
     client = Client(conf, log=log, sleep=sleep)
     machines, warnings, seen = [], [], set()
+    extension_rows = []
 
     def load(scope, text):
         rows = []
@@ -487,6 +511,8 @@ def list_machines(options, log=None, sleep=time.sleep):
                 continue
             seen.add(rid)
             machines.append(arcmachine.normalise_row(row, warnings))
+        if extensions:
+            _extension_rows(client, scope, text, extension_rows, warnings)
 
     pending = _scopes(conf)
     while pending:
@@ -519,6 +545,8 @@ def list_machines(options, log=None, sleep=time.sleep):
                 warnings.append("subscription %s: cannot be read by this identity (Azure returned nothing for it "
                                 "and does not list it); the other scopes still load" % sub)
     machines.sort(key=lambda m: (str(m.get("name") or "").lower(), m.get("resource_id") or ""))
+    if extensions:
+        extensions_.attach(machines, extension_rows, warnings)
     if log:
         log("Resource Graph: %d machine(s), %d quer%s, %d throttled answer(s)"
             % (len(machines), client.queries, "y" if client.queries == 1 else "ies", client.throttled))

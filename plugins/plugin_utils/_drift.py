@@ -21,7 +21,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming 
 AZURE_OPTIONS = ("subscriptions", "management_groups", "auth_source", "client_id", "secret", "tenant",
                  "cloud", "arm_endpoint", "authority_host")
 WATCH_OPTIONS = ("profile", "profile_by_tag", "profiles", "interval", "include_statuses", "repeat_after", "timeout",
-                 "overrides", "host_overrides", "host_naming")
+                 "overrides", "host_overrides", "host_naming", "extension_events")
 DEFAULT_INTERVAL = 300
 MIN_INTERVAL = 30
 DEFAULT_REPEAT_AFTER = 3600
@@ -70,6 +70,17 @@ def _seconds(args, name, default, minimum):
     if not math.isfinite(number) or number < minimum:
         raise DriftArgumentError("%s must be at least %s seconds, got %r" % (name, _fmt(minimum), value))
     return number
+
+
+def _flag(args, name, default):
+    value = args.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    if not isinstance(value, bool):
+        raise DriftArgumentError("%s must be true or false, got %r" % (name, value))
+    return value
 
 
 def _fmt(number):
@@ -151,6 +162,7 @@ def parse_args(args, builtin_profiles, min_interval=MIN_INTERVAL):
         "host_overrides": per_host,
         "host_naming": rule,
         "azure": {k: args[k] for k in AZURE_OPTIONS if args.get(k) is not None},
+        "extension_events": _flag(args, "extension_events", True),
     }
     return settings
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 from xml.sax.saxutils import escape, quoteattr
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extreport as extreport
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _report_model as model
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._arcmachine import NOT_REPORTED
 
@@ -210,6 +211,10 @@ def junit_model(report):
         suites.append(JUnitSuite("Arc machines not in this inventory", [
             JUnitCase(str(n), "azure.not_in_inventory", skipped=model.FINDING_NOT_IN_INVENTORY)
             for n in report.not_in_inventory]))
+    refused = extreport.junit_cases(report)
+    if refused and refused[1]:
+        suites.append(JUnitSuite(refused[0], [JUnitCase(n, c, failure=(m, t)) for n, c, m, t in refused[1]],
+                                 timestamp=report.generated))
     return suites
 
 
@@ -222,6 +227,7 @@ def _azure_lines(verdict):
         lines.append("azure: %s, status %s since %s" % (verdict, view.status, view.last_status_change))
         lines.extend("azure: " + difference_text(d) for d in view.differences)
         lines.extend("azure: %s: %s" % (p, NOT_REPORTED) for p in view.not_reported)
+        lines.extend(extreport.junit_lines(view))
     for d in verdict.disagreements or []:
         lines.append("host and Azure disagree on %s: host %s, Azure %s" % (d["property"], short(d["host"]),
                                                                            short(d["azure"])))
@@ -464,6 +470,7 @@ def to_html(report, summary):
             items = "<ul>%s</ul>" % "".join("<li>%s</li>" % _esc(n) for n in missing)
             out.append(items if len(missing) <= _FOLD_LIST else
                        "<details><summary>%d machines</summary>%s</details>" % (len(missing), items))
+    out.extend(extreport.html_sections(report, _esc))
     out.extend(_html_lifecycle(ordered))
     out.append("<script>%s</script></body></html>\n" % _SCRIPT)
     return "".join(out)

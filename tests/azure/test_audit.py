@@ -73,7 +73,9 @@ def test_source_azure_touches_no_host_and_judges_the_unreachable(fake, tmp_path)
     recap = proc.stdout[proc.stdout.index("PLAY RECAP"):]
     assert [line.split()[0] for line in recap.splitlines()[1:] if line.strip()] == ["localhost"]
     assert not any(("[%s]" % name) in proc.stdout for name in hosts)
-    assert len(fake.graph_requests()) == 1   # the machines listed once
+    # the machines listed once, and their extension resources once, in the same pass
+    queries = [r["body"]["query"] for r in fake.graph_requests()]
+    assert len(queries) == 2 and sum("machines/extensions" in q for q in queries) == 1, queries
     h = data["hosts"]
     assert h["web01"]["compliant"] is True and h["web01"]["azure"]["compliant"] is True
     # Azure does not report incomingconnections.enabled: not drift, shown as not reported

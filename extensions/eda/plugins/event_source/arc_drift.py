@@ -36,6 +36,16 @@ description:
   - Each machine is judged with the role's precedence - its profile, then O(overrides) (or its entry of
     O(host_overrides)) - and a setting Azure reports in a form that cannot be read is drift (fail closed).
     The same drift in another list order or letter case is the same drift.
+  - With O(extension_events) (the default) the same poll also reads the machines' extension resources. An
+    extension that Azure tried to install and the agent refused (failed, and the lists the machine reports forbid
+    it) produces one C(arc_extension_refused) event per extension resource and change of its provisioning state
+    or status message, never one per poll. Its C(meta.hosts) is the machine's host name by the collection's naming
+    rule. Route it to a ticket or a chat (see the C(extension_refused) rulebook); the lockdown already did its job,
+    so it is not a reason to run it.
+  - "C(arc_extension_refused) event shape: C({\"arc_extension_refused\": {\"machine\", \"resource_id\" (the
+    machine's), \"extension_id\", \"extension\" (Publisher/Type), \"extension_name\", \"requested_by\"
+    (systemData lastModifiedBy, else createdBy, else null), \"provisioning_state\", \"status_message\",
+    \"os_type\"}, \"meta\": {\"hosts\": \"<host name>\"}})."
   - Settings that Azure does not report are never drift. Machines whose status is not in
     O(include_statuses), that report no settings, or (with O(profile_by_tag)) that carry no usable tag are
     skipped.
@@ -164,6 +174,11 @@ options:
       - Seconds before the same, unchanged drift of a machine is sent again.
     type: int
     default: 3600
+  extension_events:
+    description:
+      - Also read the extension resources in each poll and send C(arc_extension_refused) events.
+    type: bool
+    default: true
   timeout:
     description:
       - Seconds one poll (sign-in and every page of the query, throttling waits included) may take. A poll
@@ -233,6 +248,7 @@ _collection_importable()
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _drift  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._profiles import PROFILES  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub as _scrub  # noqa: E402
@@ -284,6 +300,7 @@ class _Watch:
     def __init__(self, settings):
         self.settings = settings
         self.tracker = _drift.DriftTracker(settings["repeat_after"])
+        self.refusals = _extensions.RefusalTracker()
         self.secrets = [s for s in [settings["azure"].get("secret")] + [os.environ.get(n) for n in SECRET_ENV]
                         if s]
         self.noted = {}
@@ -332,6 +349,12 @@ class _Watch:
         for key in [k for k in self.noted if k not in seen]:
             del self.noted[key]
 
+    def refused(self, machines, now, names):
+        """arc_extension_refused events: once per extension resource and change of its state or message; host names
+        by the same rule as the drift events (``names``)."""
+        watched = [m for m in machines if str(m.get("status") or "").lower() in self.settings["include_statuses"]]
+        return self.refusals.observe(now, watched, lambda m: names.host(m) or m.get("name"))
+
     def events(self, machines, now):
         names = _naming.host_names(machines, rule=self.settings["host_naming"])
         for warning in names.warnings:
@@ -342,6 +365,8 @@ class _Watch:
         self.note_skipped(skipped, {str(m.get("resource_id") or m.get("name")).lower() for m, _r in skipped})
         # a profile's proxy URL and what Azure reports are redacted already; scrub again, as every carrier is
         events = [_scrub(event, self.secrets) for event in self.tracker.observe(now, evaluated)]
+        if self.settings["extension_events"]:
+            events += [_scrub(event, self.secrets) for event in self.refused(machines, now, names)]
         drifted = sum(1 for _m, _p, d in evaluated if d)
         LOG.info("%s: %d machine(s), %d compared, %d drifted; %d event(s)", SOURCE, len(machines), len(evaluated),
                  drifted, len(events))
@@ -414,7 +439,8 @@ async def main(queue, args):
     while True:
         started = loop.time()
         if pending is None or pending.done():
-            pending = _in_thread(_azure.list_machines, dict(settings["azure"]), watch.debug)
+            pending = _in_thread(_azure.list_machines, dict(settings["azure"]), watch.debug, time.sleep,
+                                 settings["extension_events"])
         try:
             machines, warnings = await asyncio.wait_for(asyncio.shield(pending), settings["timeout"])
         except asyncio.TimeoutError:
