@@ -84,10 +84,24 @@ PROFILES = {
         },
     },
     "esu": {
-        "description": "Windows Server 2012 ESU only - nothing may be installed (Allow/None)",
+        "description": ("Extended Security Updates only, for Windows Server 2012 / 2012 R2 and Windows Server 2016 "
+                        "(configurable through Arc since 2026-08-03) - nothing may be installed (Allow/None)"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["Allow/None"],
+        },
+    },
+    "essential_machine_management": {
+        "description": ("Essential Machine Management (preview): exactly the extensions its ManagedOpsPolicy initiative "
+                        "deploys to every enrolled Arc server - the Azure Monitor Agent, Azure Update Manager "
+                        "(assessment and patching), Change Tracking - and guest configuration on, which its machine "
+                        "configuration (security baseline audit) needs. It lets Azure collect monitoring data, assess "
+                        "and install OS updates, track changes and audit the configuration; no other extension "
+                        "(no script runners) can be installed"),
+        "options": {
+            "mode": "full",
+            "extensions_allowlist": ["azure_monitor_agent", "update_assessment", "update_patching", "change_tracking"],
+            "guestconfiguration_enabled": True,
         },
     },
     "monitor": {
@@ -97,21 +111,19 @@ PROFILES = {
         },
     },
     "block_scripts": {
-        "description": "Block the extensions that run scripts (the documentation's eight entries and the real Linux Hybrid Worker name)",
+        "description": ("Block the extensions that run scripts (the documentation's eight entries, with the Hybrid "
+                        "Runbook Worker under its real names, which the documentation misspells)"),
         "options": {
             "mode": "full",
             "extensions_blocklist": [
-                # the documentation's eight entries ...
                 "Microsoft.CPlat.Core/RunCommandHandlerWindows",
                 "Microsoft.CPlat.Core/RunCommandHandlerLinux",
                 "Microsoft.Compute/CustomScriptExtension",
                 "Microsoft.Azure.Extensions/CustomScript",
                 "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForWindows",
-                "Microsoft.Azure.Automation/HybridWorkerForLinux",
+                "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux",
                 "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent",
                 "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux",
-                # ... and the real name of the Linux Hybrid Worker, which the documentation misspells
-                "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux",
             ],
         },
     },
@@ -124,7 +136,8 @@ PROFILES = {
     },
     "defaults": {
         "description": ("Back to the agent's defaults - full mode, no lists, guest configuration, extensions and "
-                        "incoming connections on, no incoming connection ports"),
+                        "incoming connections on. Settings decided in Azure (connection.type, proxy.bypass, "
+                        "incomingconnections.ports) are left as they are"),
         "options": {
             "mode": "full",
             "extensions_allowlist": [],
@@ -132,7 +145,6 @@ PROFILES = {
             "guestconfiguration_enabled": True,
             "extensions_enabled": True,
             "incomingconnections_enabled": True,
-            "incomingconnections_ports": [],
         },
     },
 }
