@@ -132,7 +132,8 @@ def version_text(version) -> str:
 
 
 # The extension catalog. Each alias names one extension; `windows` and `linux` give its
-# Publisher/Type per OS (None: not available there). `scripts`: it runs arbitrary scripts.
+# Publisher/Type per OS (None: not available there). `scripts`: it runs arbitrary scripts; `owner`: the partner
+# that publishes it (default Microsoft); `service`: not an extension but an Azure service that deploys others.
 EXTENSIONS = {
     "azure_monitor_agent": {
         "title": "Azure Monitor Agent",
@@ -145,6 +146,7 @@ EXTENSIONS = {
         "linux": "Microsoft.Azure.AzureDefenderForServers/MDE.Linux",
     },
     "qualys": {
+        "owner": "Qualys",
         "title": "Qualys vulnerability assessment",
         "windows": "Qualys/WindowsAgent.AzureSecurityCenter",
         "linux": "Qualys/LinuxAgent.AzureSecurityCenter",
@@ -249,16 +251,19 @@ EXTENSIONS = {
         "linux": None,
     },
     "datadog": {
+        "owner": "Datadog",
         "title": "Datadog Agent (partner)",
         "windows": "Datadog.Agent/DatadogWindowsAgent",
         "linux": "Datadog.Agent/DatadogLinuxAgent",
     },
     "dynatrace": {
+        "owner": "Dynatrace",
         "title": "Dynatrace OneAgent (partner)",
         "windows": "Dynatrace.Ruxit/OneAgentWindows",
         "linux": "Dynatrace.Ruxit/OneAgentLinux",
     },
     "new_relic": {
+        "owner": "New Relic",
         "title": "New Relic infrastructure agent (partner)",
         "windows": "NewRelic.Infrastructure.Extensions/newrelic-infra-windows",
         "linux": "NewRelic.Infrastructure.Extensions/newrelic-infra",
@@ -280,6 +285,11 @@ EXTENSIONS = {
 
 # The operating systems an entry exists on, in the order the docs list them.
 OSES = ("windows", "linux")
+
+
+def owner_of(alias):
+    """Who publishes and supports an extension: Microsoft unless the entry names a partner."""
+    return EXTENSIONS[alias].get("owner", "Microsoft")
 
 
 def oses_of(alias):

@@ -76,7 +76,8 @@ PROFILES = {
     },
     "log_analytics": {
         "description": ("Legacy: the Log Analytics agent and the Dependency agent; guest configuration off. The Log "
-                        "Analytics agent is retired: use ama_only instead"),
+                        "Analytics agent is retired and the Dependency agent deprecated (retired 2028-06-30): use "
+                        "ama_only instead"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["log_analytics", "dependency_agent"],
