@@ -135,7 +135,7 @@ options:
       - Apply a named profile, one of the built-in profiles or of O(profiles). The profile's options apply, then
         O(overrides), then the options given in the task itself.
       - "Built-in profiles: V(ama_only), V(defender), V(defender_sql), V(monitoring_security), V(log_analytics),
-        V(esu), V(monitor), V(block_scripts), V(extensions_off), V(defaults). They are OS-neutral: aliases resolve per
+        V(esu), V(essential_machine_management), V(monitor), V(block_scripts), V(extensions_off), V(defaults). They are OS-neutral: aliases resolve per
         target OS. The collection's docs/roles.md lists what each yields on Windows and on Linux."
       - "V(monitoring_security) and V(log_analytics) are legacy: they follow Microsoft's 2022 presets, which allow the
         Log Analytics agent (not supported after 2024-08-31; Microsoft's replacement is the Azure Monitor Agent) and,

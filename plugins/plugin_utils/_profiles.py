@@ -151,6 +151,31 @@ PROFILES = {
 }
 
 
+def profile_name(value) -> str:
+    """A profile name as text, whatever type YAML gave it (``2022``, ``1.10``, ``yes``, a date): the text Ansible
+    makes of it for a ``str`` option, so that a name and a key of ``profiles`` written alike are the same name."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list, tuple, set)):
+        raise PlanError("profile names are text, not %s: %r" % (type(value).__name__, value))
+    return str(value)
+
+
+def user_profiles(given) -> dict:
+    """The user's ``profiles`` keyed by text names; a name given twice (``1`` and ``"1"``) is an error naming it."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise PlanError("profiles must be a dictionary of profile names and profiles, got %s" % type(given).__name__)
+    out, spelt = {}, {}
+    for key, entry in given.items():
+        text = profile_name(key)
+        if text in out:
+            raise PlanError("profiles: %r and %r are the same profile name %s; give it once" % (spelt[text], key, text))
+        out[text], spelt[text] = entry, key
+    return out
+
+
 def _merge(layers):
     """Options of ``layers`` ([(where, options)], lowest precedence first), one over the other.
 
@@ -204,8 +229,9 @@ def resolve(options: dict, argument_spec=None, given=None) -> dict:
         if options.get("overrides"):
             raise PlanError("overrides needs profile")
         return dict(options)
+    name = profile_name(name)
     profiles = dict(PROFILES)
-    profiles.update(options.get("profiles") or {})
+    profiles.update(user_profiles(options.get("profiles")))
     if name not in profiles:
         raise PlanError("profile %s is not a profile; known profiles: %s"
                         % (name, ", ".join(sorted(profiles)) or "none (profiles is empty)"))
