@@ -332,6 +332,19 @@ notes:
   returned: when there is any
   type: list
   elements: str
+unknown_in_monitor_mode:
+  description:
+    - In check mode, for an agent in monitor mode that the task takes to full mode while managing the lists (or
+      removing blocked extensions) - the properties whose stored values cannot be known before the agent has left
+      monitor mode, because in monitor mode C(config list) may show Microsoft's managed values instead.
+    - Check mode then predicts only what the task alone decides; RV(changes) holds no change whose end value depends
+      on them, the diff shows them as V((unknown until the agent has left monitor mode)), RV(removed_extensions) lists
+      only the extensions blocked whatever the stored lists hold, and RV(notes) names the ones the run may also
+      remove. The run itself leaves monitor mode, reads the stored values and plans from them.
+  returned: in check mode, when the agent leaves monitor mode and the task depends on its stored lists
+  type: list
+  elements: str
+  sample: [extensions.allowlist, extensions.blocklist]
 repaired:
   description:
     - What this run repaired that an interrupted run had left, such as an extension service left stopped in the
