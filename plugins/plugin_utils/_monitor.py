@@ -91,8 +91,8 @@ def predict(desired, plan, unknown, installed=None):
 def note(unknown, possible):
     text = ("the agent is in monitor mode, where config list may show Microsoft's managed values instead of the "
             "stored ones, so check mode cannot know the stored %s before the run has left monitor mode: it predicts "
-            "only what the task alone decides (%s marks the rest in the diff); the run reads them again once in full "
-            "mode and plans from them" % (", ".join(unknown), UNKNOWN))
+            "only what the task alone decides (%s marks the rest in the diff); the run reads them again once it has left "
+            "monitor mode and plans from them" % (", ".join(unknown), UNKNOWN))
     if possible:
         text += ("; depending on the stored lists, the run may also remove %s"
                  % ", ".join("%s %s" % (e["name"], e["version"]) for e in possible))
