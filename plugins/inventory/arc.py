@@ -12,8 +12,11 @@ description:
   - Lists every C(Microsoft.HybridCompute/machines) resource (Azure Arc-enabled server) of the given
     subscriptions and management groups, or of everything the identity can read when both are empty, with one
     Azure Resource Graph query (1000 machines a page, all pages).
-  - The inventory hostname is the machine's resource name; C(ansible_host) is the first non-empty of
-    O(hostnames). Host variables start with C(arc_); C(arc_agent_configuration) holds the agent settings that the
+  - The inventory hostname follows O(host_naming). By default it is the machine's resource name when that name
+    is unique among the listed machines (case-insensitively), holds only C(A-Z a-z 0-9 _ . -) and is not
+    C(all), C(ungrouped), C(localhost) or a group name; otherwise the machine is C(NAME~RESOURCEGROUP~SUBSCRIPTION)
+    (from its resource ID) and a warning names it. When two machines share a name, neither keeps it. The machine
+    itself is C(arc_resource_id); C(ansible_host) is the first non-empty of O(hostnames). Host variables start with C(arc_); C(arc_agent_configuration) holds the agent settings that the
     agent reports to Azure, keyed by azcmagent property name like the C(config) return of
     M(arcguard.azcmagent.azcmagent_config). Settings that Azure does not report are absent.
   - Groups C(arc_linux), C(arc_windows) and one per status (C(arc_connected), C(arc_disconnected), C(arc_error),
@@ -63,10 +66,21 @@ options:
   hostnames:
     description:
       - Where C(ansible_host) comes from, the first non-empty wins; C(machineFqdn), C(dnsFqdn) and C(name) are the
-        machine's properties, C(tag:NAME) a tag's value.
+        machine's properties, C(tag:NAME) a tag's value (the tag name compared case-insensitively, as Azure does).
     type: list
     elements: str
     default: [machineFqdn, dnsFqdn, name]
+  host_naming:
+    description:
+      - How machines become inventory hostnames (see docs/inventory.md in the collection).
+      - C(name) keeps a machine's resource name when it is unique, safe and not a group name, and qualifies it as
+        C(NAME~RESOURCEGROUP~SUBSCRIPTION) otherwise.
+      - C(qualified) names every machine C(NAME~RESOURCEGROUP~SUBSCRIPTION), so no hostname ever depends on
+        which other machines exist.
+      - Use the same value for the drift source and M(arcguard.azcmagent.arc_machine_info).
+    type: str
+    choices: [name, qualified]
+    default: name
 """
 
 EXAMPLES = r"""
@@ -104,6 +118,7 @@ from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
@@ -113,6 +128,7 @@ HOSTNAME_SOURCES = {"machinefqdn": "machine_fqdn", "machine_fqdn": "machine_fqdn
 
 
 STATUS_GROUPS = ("arc_connected", "arc_disconnected", "arc_error", "arc_awaiting_connection")
+PREFIX = "arcguard.azcmagent.arc: "
 
 
 def snake(text):
@@ -129,7 +145,7 @@ def host_vars(machine):
 def ansible_host(machine, sources):
     for source in sources:
         if source.lower().startswith("tag:"):
-            value = (machine.get("tags") or {}).get(source[4:])
+            value = naming.tag_value(machine.get("tags") or {}, source[4:])[1]
         else:
             value = machine.get(HOSTNAME_SOURCES.get(source.lower(), ""))
         if value:
@@ -153,9 +169,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         try:
             machines, warnings = azure.list_machines(options, log=display.vvv)
         except azure.AzureError as exc:
-            raise AnsibleParserError(scrub("arcguard.azcmagent.arc: %s" % exc, [secret]))
+            raise AnsibleParserError(scrub(PREFIX + str(exc), [secret]))
         for warning in warnings:
-            display.warning(scrub("arcguard.azcmagent.arc: %s" % warning, [secret]))
+            display.warning(scrub(PREFIX + warning, [secret]))
         return machines
 
     def parse(self, inventory, loader, path, cache=True):
@@ -163,13 +179,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._read_config_data(path)
         for hostname in self.get_option("hostnames"):
             if not (hostname.lower() in HOSTNAME_SOURCES or hostname.lower().startswith("tag:")):
-                raise AnsibleParserError("arcguard.azcmagent.arc: hostnames: %r is not machineFqdn, dnsFqdn, name or "
-                                         "tag:NAME" % hostname)
+                raise AnsibleParserError(PREFIX + "hostnames: %r is not machineFqdn, dnsFqdn, name or tag:NAME"
+                                         % hostname)
         try:
+            naming.check_rule(self.get_option("host_naming"))
             azure.settings(self._azure_options())   # bad options fail before any network call or cache read
             azure.require_sdk()
-        except azure.AzureError as exc:
-            raise AnsibleParserError(scrub("arcguard.azcmagent.arc: %s" % exc, [self.get_option("secret") or ""]))
+        except (azure.AzureError, naming.NamingError) as exc:
+            raise AnsibleParserError(scrub(PREFIX + str(exc), [self.get_option("secret") or ""]))
 
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
@@ -187,6 +204,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._populate(machines)
 
     def _populate(self, machines):
+        """Hosts, variables and groups for ``machines`` (every listed machine: the names do not depend on the
+        filters). Per-fleet work is done once: the option reads, the naming, the groups of the collection."""
+        inventory = self.inventory
         statuses = self.get_option("include_statuses") or []
         unknown = azure.status_warning(statuses)
         if unknown:
@@ -195,38 +215,71 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         tags = self.get_option("tags") or {}
         strict = self.get_option("strict")
         sources = self.get_option("hostnames")
+        compose = self.get_option("compose")
+        composed = self.get_option("groups")
+        keyed = self.get_option("keyed_groups")
+        rule = naming.check_rule(self.get_option("host_naming"))
         for group in ("arc_linux", "arc_windows") + STATUS_GROUPS:
-            self.inventory.add_group(group)
-        names = {}
+            inventory.add_group(group)
+        # group names of this inventory (other sources, ours) are never host names as they are
+        names = naming.host_names(machines, reserved=list(inventory.groups), rule=rule)
+        for warning in names.warnings:
+            display.warning(PREFIX + warning)
+        status_groups = {}
+        added = []
         for machine in machines:
-            if not arcmachine.matches(machine, statuses, os_types, tags):
+            name = names.host(machine)
+            if not name or not arcmachine.matches(machine, statuses, os_types, tags):
                 continue
-            name = machine.get("name")
-            if not name:
-                continue
-            if name.lower() in names:
-                other = names[name.lower()]
-                unique = "%s_%s_%s" % (name, machine.get("resource_group"), machine.get("subscription_id"))
-                display.warning("arcguard.azcmagent.arc: two machines are named %s (%s and %s); the second is %s"
-                                % (name, other, machine.get("resource_id"), unique))
-                name = unique
-            names[name.lower()] = machine.get("resource_id")
-            self.inventory.add_host(name)
+            inventory.add_host(name)
+            host = inventory.get_host(name)
             variables = host_vars(machine)
             address = ansible_host(machine, sources)
             if address:
                 variables["ansible_host"] = address
+            # what Azure sends is data, never a template (a tag value of "{{ ... }}" stays text)
             for key, value in variables.items():
-                # what Azure sends is data, never a template (a tag value of "{{ ... }}" stays text)
-                self.inventory.set_variable(name, key, wrap_var(value))
+                inventory.set_variable(name, key, wrap_var(value))
             if machine.get("os_type") in ("linux", "windows"):
-                self.inventory.add_child("arc_" + machine["os_type"], name)
-            if machine.get("status"):
-                group = self.inventory.add_group("arc_" + snake(machine["status"]))
-                self.inventory.add_child(group, name)
-            host = self.inventory.get_host(name)
-            all_vars = host.get_vars()
-            self._set_composite_vars(self.get_option("compose"), all_vars, name, strict=strict)
-            all_vars = self.inventory.get_host(name).get_vars()
-            self._add_host_to_composed_groups(self.get_option("groups"), all_vars, name, strict=strict)
-            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), all_vars, name, strict=strict)
+                inventory.add_child("arc_" + machine["os_type"], name)
+            status = machine.get("status")
+            if status:
+                group = status_groups.get(status)
+                if group is None:
+                    group = status_groups[status] = inventory.add_group("arc_" + snake(status))
+                inventory.add_child(group, name)
+            added.append((name, machine))
+            if compose or composed or keyed:
+                self._set_composite_vars(compose, host.get_vars(), name, strict=strict)
+                all_vars = host.get_vars()
+                self._add_host_to_composed_groups(composed, all_vars, name, strict=strict)
+                self._add_host_to_keyed_groups(keyed, all_vars, name, strict=strict)
+        self._no_host_is_a_group(machines, names, rule, added)
+
+    def _no_host_is_a_group(self, machines, names, rule, added):
+        """A group made by compose/keyed_groups/groups (or another source) that has a host's name: the host
+        is renamed by the naming rule with that group reserved, so a pattern never means both."""
+        inventory = self.inventory
+        groups = {g.lower() for g in inventory.groups}
+        clash = [name for name, _m in added if name.lower() in groups]
+        if not clash:
+            return
+        renamed = naming.host_names(machines, reserved=list(inventory.groups), rule=rule)
+        for name, machine in added:
+            new = renamed.host(machine)
+            if new == name:
+                continue
+            host = inventory.get_host(name)
+            if host is None:
+                continue
+            member_of = [g.name for g in host.get_groups() if g.name not in ("all", "ungrouped")]
+            variables = dict(host.vars)
+            inventory.remove_host(host)
+            inventory.add_host(new)
+            for key, value in variables.items():
+                inventory.set_variable(new, key, value)
+            for group in member_of:
+                if group in inventory.groups:
+                    inventory.add_child(group, new)
+            display.warning(PREFIX + "machine %s: its name %r is also a group of this inventory; it is host %s"
+                            % (machine.get("resource_id"), name, new))

@@ -46,6 +46,12 @@ Variants (all optional; the first value is the default):
 - ``os_type_case``: ``lower`` ("linux") | ``title`` ("Linux").
 - ``token_expires_in``: ``int`` | ``string`` ("3599").
 
+Faults (``faults`` in the state file): ``drop_graph``: N closes the connection of the first N Resource Graph
+requests without an answer (the client sees the connection dropped).
+
+Queries: ``resources`` or ``resourcecontainers``, ``where type =~ '...'``, ``project col, alias = col.path``,
+``order by id``; rows are expanded once per state file version and query.
+
 Run it by hand: ``python tests/lib/fakeazure.py --state FILE`` prints one JSON line with ``port``, ``ca``,
 ``url`` and ``trap`` (the egress trap's proxy URL). In tests, use ``FakeAzure`` (a context manager).
 """
@@ -265,6 +271,16 @@ def _hms(seconds):
     return "%02d:%02d:%02d" % (seconds // 3600, seconds % 3600 // 60, seconds % 60)
 
 
+def _path_get(row, path):
+    """``properties.status`` of a row; KQL's column names and property names are case-sensitive."""
+    value = row
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 class State:
     """The state file, re-read whenever it changes, plus what the server keeps in memory."""
 
@@ -277,6 +293,8 @@ class State:
         self.quota = {}        # identity -> [window start, used]
         self.throttled = 0
         self.requests = []     # every request: method, path, query, body (parsed), headers (no secrets dropped)
+        self.dropped = 0       # Resource Graph requests answered by closing the connection (faults.drop_graph)
+        self.rows_cache = {}   # (query, subscriptions) -> rows, while the state file does not change
         self.load()
 
     def load(self):
@@ -294,6 +312,7 @@ class State:
                 except ValueError:
                     return self.data       # half-written: keep the previous state
                 self.mtime = key
+                self.rows_cache = {}
             return self.data
 
     @property
@@ -372,6 +391,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if match:
             return self._token(match.group(1), entry.get("body") or {})
         if path.lower() == "/providers/microsoft.resourcegraph/resources":
+            faults = self.state.load().get("faults") or {}
+            with self.state.lock:
+                drop = self.state.dropped < int(faults.get("drop_graph") or 0)
+                if drop:
+                    self.state.dropped += 1
+            if drop:   # the connection ends without an answer, as a proxy or load balancer may end it
+                self.close_connection = True
+                return None
             return self._graph(parsed, entry.get("body"))
         return self._error(404, "NotFound", "no route for POST %s" % path)
 
@@ -613,7 +640,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self._send(200, doc, headers)
 
     def _run_query(self, text, subs):
-        """The small part of KQL that the collection's queries use."""
+        """The small part of KQL that the collection's queries use (cached while the state does not change)."""
+        key = (text, tuple(subs))
+        with self.state.lock:
+            self.state.load()
+            cached = self.state.rows_cache.get(key)
+        if cached is None:
+            cached = self._query_rows(text, subs)
+            with self.state.lock:
+                self.state.rows_cache[key] = cached
+        return cached
+
+    def _query_rows(self, text, subs):
         data = self.state.load()
         stages = [s.strip() for s in text.split("|")]
         table = stages[0].lower()
@@ -638,8 +676,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             str(r.get("type")).lower() == value.lower())]
                 continue
             if low.startswith("project "):
-                projected = [c.strip() for c in stage[len("project "):].split(",")]
-                rows = [{c: r.get(c) for c in projected} for r in rows]
+                # column, or alias = column.path (KQL: project status = properties.status)
+                columns = []
+                for item in stage[len("project "):].split(","):
+                    alias, _eq, source = item.partition("=")
+                    alias, source = alias.strip(), (source or alias).strip()
+                    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", alias) or \
+                            not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", source):
+                        raise ValueError("unsupported projection in the fake: %r" % item)
+                    columns.append((alias, source.split(".")))
+                projected = [alias for alias, _path in columns]
+                rows = [{alias: _path_get(r, path) for alias, path in columns} for r in rows]
                 continue
             if re.fullmatch(r"order\s+by\s+id(\s+asc)?", low):
                 continue
