@@ -601,6 +601,10 @@ def plan(desired: Desired, current: dict) -> Plan:
             continue
         before = current.get(prop)
         target = _target(desired, prop, before)
+        if prop == "extensions.allowlist" and isinstance(target, list) and len(target) > 1 and any(
+                str(x).lower() == catalog.ALLOW_NONE.lower() for x in target):
+            raise PlanError("extensions_allowlist: the agent's allowlist is Allow/None, which blocks every extension and "
+                            "cannot be combined with other entries; give the whole allowlist with list_action: replace")
         if prop in result.pending:
             result.after[prop] = target  # as given: planned again once the agent shows its stored value
             continue
