@@ -49,9 +49,15 @@ options:
         and names compared case-insensitively.
       - A warning (a failure with O(strict)) is given for names not in the catalog, names of the other OS, and
         extensions that run arbitrary scripts. A malformed name is an error.
+      - A name that Microsoft's documentation misspells (the Hybrid Runbook Worker's
+        C(Microsoft.Compute/HybridWorkerForWindows) and C(Microsoft.Azure.Automation/HybridWorkerForLinux)) is
+        written under the real name, with a warning. A name with a dot or a backslash where the slash belongs
+        (C(Microsoft.Azure.Monitor.AzureMonitorLinuxAgent)) can never match an extension and is an error naming the
+        C(Publisher/Type) it means, whatever O(strict) says; so is an unknown alias, naming the closest aliases.
       - A warning (a failure with O(strict)) is also given for each extension that Microsoft has deprecated or
-        retired (the Log Analytics agent, the Qualys vulnerability assessment), naming the date, Microsoft's
-        replacement where it names one, and the source. With O(list_action=remove) none is given.
+        retired (the Log Analytics agent, the Qualys vulnerability assessment, the Dependency agent, the DSC
+        extension), naming the date, Microsoft's replacement where it names one, and the source. With
+        O(list_action=remove) none is given.
       - Aliases of extensions that do not exist on the target's OS (for example V(defender_sql) on Linux) are left
         out and reported in RV(notes); an allowlist left empty by that is an error.
     type: list
