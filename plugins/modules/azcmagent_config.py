@@ -344,7 +344,7 @@ unknown_in_monitor_mode:
       removing blocked extensions) - the properties whose stored values cannot be known before the agent has left
       monitor mode, because in monitor mode C(config list) may show Microsoft's managed values instead.
     - Check mode then predicts only what the task alone decides; RV(changes) holds no change whose end value depends
-      on them, the diff shows them as V((unknown until the agent has left monitor mode)), RV(removed_extensions) lists
+      on them, the diff marks them as unknown until the agent has left monitor mode, RV(removed_extensions) lists
       only the extensions blocked whatever the stored lists hold, and RV(notes) names the ones the run may also
       remove. The run itself leaves monitor mode, reads the stored values and plans from them.
   returned: in check mode, when the agent leaves monitor mode and the task depends on its stored lists
