@@ -296,6 +296,7 @@ def oses_of(alias):
     """The OSes an alias has a Publisher/Type on (empty for a service such as automanage)."""
     return tuple(o for o in OSES if EXTENSIONS[alias].get(o))
 
+
 # Names that appear in Microsoft's documentation but are not the real Publisher/Type:
 # name (lower case) -> (alias, os, what to say). A list entry with one of them is resolved to the real name, with
 # a warning; it is never written as given.
@@ -508,8 +509,8 @@ def lifecycle_text(name: str, os_name: str, subject=None):
     if entry is None or entry["status"] == "current":
         return None
     when = "%s %s" % (entry["event"], entry["date"]) if entry["date"] else entry["event"]
-    text = "%s (%s) is %s: %s (Microsoft: \"%s\")" % (subject or name, entry["title"], entry["status"], when,
-                                                     entry["notice"])
+    text = "%s (%s) is %s: %s (Microsoft: \"%s\")" % (
+        subject or name, entry["title"], entry["status"], when, entry["notice"])
     replacement = entry["replacement"]
     if replacement:
         instead = resolve_alias(replacement, os_name)

@@ -138,8 +138,8 @@ def test_the_audit_shows_azure_owned_differences_as_managed_in_azure():
 
 
 def test_the_drift_watch_never_judges_azure_owned_settings():
-    settings_ = {"profile": "mine", "profiles": {"mine": {"options": {"incomingconnections_ports": [],
-                                                                     "guestconfiguration_enabled": False}}},
+    mine = {"options": {"incomingconnections_ports": [], "guestconfiguration_enabled": False}}
+    settings_ = {"profile": "mine", "profiles": {"mine": mine},
                  "include_statuses": ["connected"], "tag": "x", "known_profiles": ["mine"]}
     machine = {"name": "m", "resource_id": "/s/1/m", "status": "Connected", "os_type": "linux",
                "agent_configuration": {"incomingconnections.ports": [22], "guestconfiguration.enabled": False}}
@@ -194,8 +194,8 @@ def test_the_presets_name_the_hybrid_worker_by_its_real_names():
 @given(st.sampled_from(ALL_NAMES), st.sampled_from(OSES), st.sampled_from(["extensions_allowlist",
                                                                            "extensions_blocklist"]),
        st.booleans(), st.sampled_from([".", "\\"]))
-def test_a_name_without_its_slash_fails_naming_the_slash_form_whatever_strict_says(name, os_name, option, strict,
-                                                                                    sep):
+def test_a_name_without_its_slash_fails_naming_the_slash_form_whatever_strict_says(
+        name, os_name, option, strict, sep):
     written = name.replace("/", sep)
     with pytest.raises(planner.PlanError) as caught:
         planner.desired_state({option: [written], "strict": strict}, os_name)
