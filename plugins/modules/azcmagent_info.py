@@ -120,7 +120,7 @@ agent:
   sample: {installed: true, version: 1.64.03414.2961, status: Connected}
 findings:
   description:
-    - Advice that needs attention but is no failure, whatever O(strict) elsewhere says - an agent older than
+    - Advice that needs attention but is no failure (also where C(strict) is set elsewhere) - an agent older than
       Microsoft's 12-month support window, or one whose version cannot be read.
   returned: always
   type: list

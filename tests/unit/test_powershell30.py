@@ -29,7 +29,7 @@ WORDS = st.text(st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, ma
 @st.composite
 def steps(draw):
     out = []
-    for _ in range(draw(st.integers(1, 6))):
+    for _step in range(draw(st.integers(1, 6))):
         kind = draw(st.sampled_from(["argv", "secret", "file", "listing", "service", "while", "stdin"]))
         if kind == "argv":
             out.append(["config", "set", "extensions.allowlist", draw(WORDS)])

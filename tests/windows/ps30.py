@@ -111,7 +111,7 @@ def problems(script):
                           (rb"\?\?|\?\.", "a null-coalescing or null-conditional operator (PowerShell 7.0)")):
         for match in re.finditer(pattern, bytes(code), re.IGNORECASE):
             text = "%s: %r" % (what, source[max(0, match.start() - 20):match.end() + 20].decode("utf-8", "replace"))
-            if not any(f.startswith(what.split(" (")[0]) for f in found):
+            if not any(f.startswith(what.split(" (", maxsplit=1)[0]) for f in found):
                 found.append(text)
     for match in re.finditer(rb"(?im)^\s*#requires\s+-version\s+(\d+(?:\.\d+)?)", source):
         if float(match.group(1)) > float(MINIMUM):
