@@ -144,10 +144,10 @@ def test_the_drift_watch_never_judges_azure_owned_settings():
     machine = {"name": "m", "resource_id": "/s/1/m", "status": "Connected", "os_type": "linux",
                "agent_configuration": {"incomingconnections.ports": [22], "guestconfiguration.enabled": False}}
 
-    def differences(_options, _os, reported):
+    def differences(_options, _os, reported, _unreadable=()):
         return [{"property": p, "expected": [], "actual": v} for p, v in reported.items() if p in AZURE_OWNED]
     evaluated, _skipped = drift.evaluate(settings_, [machine], differences)
-    assert evaluated == [(machine, "mine", [])]
+    assert [(m["resource_id"], profile, found) for m, profile, found in evaluated] == [("/s/1/m", "mine", [])]
 
 
 # ------------------------------------------------------------------ the catalog
