@@ -67,7 +67,7 @@ def safe(value):
         if isinstance(item, dict):
             out = {}
             for key, sub in item.items():
-                name = text(key) if type(key) is str else safe_text(key) if isinstance(key, (str, bytes, bytearray)) else key
+                name = safe_text(key) if isinstance(key, (bytes, bytearray)) else text(key) if isinstance(key, str) else key
                 while name in out:  # two names that read the same once made safe stay two entries
                     name = "%s (%d)" % (name, len(out))
                 out[name] = walk(sub)
