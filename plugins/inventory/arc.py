@@ -16,9 +16,9 @@ description:
     is unique among the listed machines (case-insensitively), holds only C(A-Z a-z 0-9 _ . -) and is not
     C(all), C(ungrouped), C(localhost) or a group name; otherwise the machine is C(NAME~RESOURCEGROUP~SUBSCRIPTION)
     (from its resource ID) and a warning names it. When two machines share a name, neither keeps it. The machine
-    itself is C(arc_resource_id); C(ansible_host) is the first non-empty of O(hostnames). Host variables start with C(arc_); C(arc_agent_configuration) holds the agent settings that the
-    agent reports to Azure, keyed by azcmagent property name like the C(config) return of
-    M(arcguard.azcmagent.azcmagent_config). Settings that Azure does not report are absent.
+    itself is C(arc_resource_id); C(ansible_host) is the first non-empty of O(hostnames). Host variables start
+    with C(arc_); C(arc_agent_configuration) holds the agent settings that the agent reports to Azure, keyed by
+    azcmagent property name like the C(config) return of M(arcguard.azcmagent.azcmagent_config). Settings that Azure does not report are absent.
   - Groups C(arc_linux), C(arc_windows) and one per status (C(arc_connected), C(arc_disconnected), C(arc_error),
     C(arc_awaiting_connection)), plus the usual constructed features.
   - Throttling is honoured (C(Retry-After), the C(x-ms-user-quota-*) headers) with bounded retries. A scope the

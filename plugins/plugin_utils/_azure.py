@@ -411,9 +411,8 @@ class Client:
                     raise AzureError(self.scrub("cannot reach Azure at %s (%s) after %d retries: %s"
                                                 % (self.conf["arm_endpoint"], scope_text, MAX_CONNECTION_RETRIES,
                                                    _connection_text(exc))))
-                self._wait(min(MAX_WAIT, 2 ** dropped) * (0.5 + random.random() / 2),
-                           "connection failed (%s), retry %d of %d" % (_connection_text(exc), dropped,
-                                                                      MAX_CONNECTION_RETRIES))
+                why = "connection failed (%s), retry %d of %d" % (_connection_text(exc), dropped, MAX_CONNECTION_RETRIES)
+                self._wait(min(MAX_WAIT, 2 ** dropped) * (0.5 + random.random() / 2), why)
                 continue
             except ValueError as exc:
                 raise AzureError(self.scrub("cannot sign in to Azure: %s" % exc))
