@@ -223,8 +223,8 @@ def _azure_lines(verdict):
     lines = ["finding: %s" % f for f in verdict.findings or []]
     view = verdict.azure
     if view:
-        verdict = "error: " + view.error if view.error else view.verdict
-        lines.append("azure: %s, status %s since %s" % (verdict, view.status, view.last_status_change))
+        said = "error: " + view.error if view.error else view.verdict
+        lines.append("azure: %s, status %s since %s" % (said, view.status, view.last_status_change))
         lines.extend("azure: " + difference_text(d) for d in view.differences)
         lines.extend("azure: %s: %s" % (p, NOT_REPORTED) for p in view.not_reported)
         lines.extend(extreport.junit_lines(view))
