@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as info
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
@@ -28,7 +29,7 @@ class ActionModule(Action):
             out = runner.run(list(self.STEPS) + [Listing(args.get("extensions_path"))], keep_going=True)
         except AgentError as exc:
             return dict(failed=True, changed=False, msg=exc.msg, **exc.details)
-        data = {"changed": False, "os": runner.os, "errors": []}
+        data = {"changed": False, "os": runner.os, "errors": [], "findings": []}
         if out.missing:
             data.update(agent={"installed": False, "version": None, "status": None}, config={}, effective={},
                         supported_properties=[], installed_extensions=[], blocked_installed=[])
@@ -39,6 +40,10 @@ class ActionModule(Action):
             return dict(failed=True, msg=err.msg, **err.details)
         agent = info.agent_facts(self._ok(steps[1]), self._ok(steps[2]))
         agent["executable"] = runner.resolved_executable
+        # the agent may upgrade itself: its support is judged at every run, from the version read now
+        agent["support"] = catalog.agent_support(agent.get("version"))
+        if agent["support"]["status"] == "unsupported" or not catalog.parse_agent_version(agent.get("version")):
+            data["findings"].append(agent["support"]["message"])
         config = {}
         list_step = steps[3]
         if list_step is not None and list_step.rc == 0:

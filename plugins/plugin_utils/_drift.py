@@ -16,6 +16,7 @@ import json
 import math
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
 
 # Arguments passed through, unchanged, to the shared Azure client (_azure.list_machines).
 AZURE_OPTIONS = ("subscriptions", "management_groups", "auth_source", "client_id", "secret", "tenant",
@@ -293,7 +294,8 @@ def evaluate(settings, machines, differences, names=None):
         except ValueError as exc:   # PlanError: the profile cannot be applied to this machine
             skipped.append((machine, "profile %s: %s" % (profile, exc)))
             continue
-        evaluated.append((machine, profile, list(found)))
+        # settings decided in Azure (catalog.AZURE_OWNED) are never judged: enforcing them would fight Azure
+        evaluated.append((machine, profile, [d for d in found if not catalog.azure_owner(d.get("property"), reported)]))
     return evaluated, skipped
 
 

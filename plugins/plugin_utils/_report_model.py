@@ -244,7 +244,8 @@ class Report:
 
     def summary(self):
         """The counts, in one pass over the hosts."""
-        count = dict.fromkeys(("compliant", "drifted", "errors", "no_agent", "blocked_installed", "lifecycle"), 0)
+        count = dict.fromkeys(("compliant", "drifted", "errors", "no_agent", "blocked_installed", "lifecycle",
+                               "unsupported_agent", "managed_in_azure"), 0)
         azure = dict.fromkeys(("azure_compliant", "azure_drifted", "not_in_azure", "judged_from_azure", "disagree"), 0)
         for verdict in self.hosts.values():
             status = verdict.status
@@ -252,6 +253,11 @@ class Report:
             count["no_agent"] += verdict.agent.get("installed") is False
             count["blocked_installed"] += bool(verdict.blocked_installed)
             count["lifecycle"] += bool(verdict.lifecycle)
+            support = verdict.extra.get("agent_support") or (verdict.azure.extra.get("agent_support") if verdict.azure
+                                                             else None) or {}
+            count["unsupported_agent"] += support.get("status") == "unsupported"
+            count["managed_in_azure"] += bool(verdict.extra.get("managed_in_azure") or (
+                verdict.azure is not None and verdict.azure.extra.get("managed_in_azure")))
             if self.with_azure:
                 view = verdict.azure
                 azure["azure_compliant"] += bool(view is not None and view.compliant)
@@ -294,6 +300,7 @@ def from_host(profile, info, check):
         return verdict.fail(one_line(full, 300) or full, full)
     agent = info.get("agent") or {}
     verdict.agent = {"installed": agent.get("installed"), "version": agent.get("version"), "status": agent.get("status")}
+    agent_support(verdict, agent.get("version"))
     verdict.blocked_installed = [str(e.get("name") if isinstance(e, dict) else e)
                                  for e in info.get("blocked_installed") or []]
     verdict.lifecycle = lifecycle_findings(info)
@@ -309,8 +316,8 @@ def from_host(profile, info, check):
     if check.get("failed"):
         full = str(check.get("msg") or "the comparison failed")
         return verdict.fail(one_line(full, 300) or full, full)
-    verdict.differences = [difference(c.get("property"), c.get("after"), c.get("before"))
-                           for c in check.get("changes") or []]
+    differences = [difference(c.get("property"), c.get("after"), c.get("before")) for c in check.get("changes") or []]
+    verdict.differences = managed_in_azure(verdict, differences, info.get("config"))
     verdict.notes = [str(n) for n in check.get("notes") or []]
     verdict.compliant = not verdict.differences
     return verdict
@@ -323,6 +330,30 @@ def _freeze(value):
         return ("[", tuple(_freeze(v) for v in value))
     hash(value)
     return (type(value).__name__, value)
+
+
+def managed_in_azure(verdict, differences, config):
+    """``differences`` without the settings Azure decides (catalog.AZURE_OWNED): those go to ``managed_in_azure``
+    of ``verdict`` (a HostVerdict or AzureView), each with who decides it and where, and are not drift."""
+    kept, owned = [], []
+    for diff in differences:
+        owner = catalog.azure_owner(diff.get("property"), config)
+        if owner is None:
+            kept.append(diff)
+        else:
+            owned.append(dict(diff, status="managed in Azure", owner=owner["owner"], where=owner["where"]))
+    if owned:
+        verdict.extra["managed_in_azure"] = owned
+    return kept
+
+
+def agent_support(verdict, version):
+    """The agent version finding (never an error, never drift): judged now, from the catalog's version table."""
+    if version:
+        support = catalog.agent_support(version)
+        verdict.extra["agent_support"] = support
+        return support
+    return None
 
 
 def _key(value):
@@ -342,6 +373,7 @@ def azure_view(machine, options, cache=None):
     config = machine.get("agent_configuration") or {}
     view = AzureView(status=machine.get("status"), last_status_change=machine.get("last_status_change"),
                      agent_version=machine.get("agent_version"), resource_id=machine.get("resource_id"))
+    agent_support(view, machine.get("agent_version"))
     if not options.get("profile") and not any(v for k, v in options.items() if k not in ("profiles", "overrides")):
         view.error = "no lockdown profile for this host (lockdown_profile)"
         return view
@@ -364,6 +396,7 @@ def azure_view(machine, options, cache=None):
     if view.error:
         view.differences = []
         return view
+    view.differences = managed_in_azure(view, view.differences, config)
     view.compliant = not view.differences
     return view
 

@@ -180,6 +180,19 @@ class JUnitSuite:
         return sum(1 for c in self.cases if c.skipped is not None)
 
 
+def _field_lines(verdict):
+    """The agent version finding and the settings decided in Azure, as lines (neither is drift)."""
+    out = []
+    for view in (verdict, verdict.azure):
+        support = (view.extra.get("agent_support") or {}) if view is not None else {}
+        if support.get("status") == "unsupported" and support["message"] not in out:
+            out.append("agent version: " + support["message"])
+        for diff in (view.extra.get("managed_in_azure") or []) if view is not None else []:
+            out.append("managed in Azure (not drift): %s is %r, the profile says %r; decided by %s"
+                       % (diff["property"], diff["actual"], diff["expected"], diff["owner"]))
+    return out
+
+
 def junit_model(report):
     """[JUnitSuite]: the hosts, their retired or deprecated extensions, the Arc machines no host is."""
     hosts = JUnitSuite("azcmagent audit: %s" % (report.profile or "per-host profiles"), timestamp=report.generated)
@@ -198,13 +211,15 @@ def junit_model(report):
         if verdict.blocked_installed:
             out.append("installed but no longer allowed: " + ", ".join(str(n) for n in verdict.blocked_installed))
         out.extend(_azure_lines(verdict))
+        out.extend(_field_lines(verdict))
         case.system_out = "\n".join(out)
         hosts.cases.append(case)
         if verdict.lifecycle:
             found = verdict.lifecycle
             lifecycle.cases.append(JUnitCase(str(name), "azcmagent.lifecycle", failure=(
                 "%d deprecated or retired extension(s): %s" % (
-                    len(found), ", ".join("%s (%s %s)" % (f["name"], f["status"], f["date"]) for f in found)),
+                    len(found), ", ".join("%s (%s %s)" % (f["name"], f["status"], f["date"] or f["event"])
+                                          for f in found)),
                 "\n".join(f["message"] for f in found))))
     suites = [hosts] + ([lifecycle] if lifecycle.cases else [])
     if report.with_azure:
@@ -406,7 +421,9 @@ def _findings_html(report, summary):
     rows += [(_esc(e), n) for e, n in errors.items()]
     rows += [(_esc(f), n) for f, n in findings.items() if not (report.source == "azure" and f == model.NOT_IN_AZURE)]
     for key, label in (("blocked_installed", "blocked extensions installed"),
-                       ("lifecycle", "retired or deprecated extensions allowed or running")):
+                       ("lifecycle", "retired or deprecated extensions allowed or running"),
+                       ("unsupported_agent", "agent older than Microsoft's 12-month support window"),
+                       ("managed_in_azure", "settings decided in Azure differ from the profile (not drift)")):
         if summary.get(key):
             rows.append((_esc(label), summary[key]))
     if report.not_in_inventory:

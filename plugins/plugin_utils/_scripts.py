@@ -661,8 +661,10 @@ def powershell_script(steps, executable=None, timeout=None, keep_going=False, ma
                 body.append("$P = %s" % ps_quote(argv.path))
             else:
                 body.append("$P = $env:SystemDrive + %s" % ps_quote(WINDOWS_EXTENSIONS))
-            body.append("if (Test-Path -LiteralPath $P) { Get-ChildItem -LiteralPath $P -Directory -Name -Recurse "
-                        "-Depth 1 }")
+            # two levels (Publisher.Type, then its versions) without -Depth, which PowerShell 5.0 added
+            body.append("if (Test-Path -LiteralPath $P) { foreach ($D in (Get-ChildItem -LiteralPath $P -Directory -Name)) "
+                        "{ Write-Output $D; foreach ($V in (Get-ChildItem -LiteralPath ($P + '\\' + $D) -Directory -Name)) "
+                        "{ Write-Output ($D + '\\' + $V) } } }")
             body.append("$r = 0")
         elif isinstance(argv, Service):
             body.append("$r = 1")

@@ -212,6 +212,10 @@ class Agent:
             raise Fail(70, "local configuration %s is not valid JSON: %s" % (self.state_file(), exc))
         if not isinstance(data, dict):
             raise Fail(70, "local configuration %s is not a JSON object" % self.state_file())
+        if self.control.get("azure_gateway") and self.is_supported("connection.type"):
+            # an Arc gateway is associated with the machine in Azure: since 1.51 the agent switches
+            # connection.type to gateway by itself, whatever was set locally (Azure owns it)
+            data["connection.type"] = "gateway"
         return data
 
     def value(self, state, name):
