@@ -68,7 +68,7 @@ def safe(value):
         if isinstance(item, dict):
             out = {}
             for key, sub in item.items():
-                name = text(key) if type(key) is str else safe_text(key) if isinstance(key, (str, bytes, bytearray)) else key
+                name = safe_text(key) if isinstance(key, (bytes, bytearray)) else text(key) if isinstance(key, str) else key
                 while name in out:  # two names that read the same once made safe stay two entries
                     name = "%s (%d)" % (name, len(out))
                 out[name] = walk(sub)
@@ -238,8 +238,8 @@ def _azure_lines(verdict):
     lines = ["finding: %s" % f for f in verdict.findings or []]
     view = verdict.azure
     if view:
-        said = "error: " + view.error if view.error else view.verdict
-        lines.append("azure: %s, status %s since %s" % (said, view.status, view.last_status_change))
+        label = "error: " + view.error if view.error else view.verdict
+        lines.append("azure: %s, status %s since %s" % (label, view.status, view.last_status_change))
         lines.extend("azure: " + difference_text(d) for d in view.differences)
         lines.extend("azure: %s: %s" % (p, NOT_REPORTED) for p in view.not_reported)
         lines.extend(extreport.junit_lines(view))

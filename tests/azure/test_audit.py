@@ -97,6 +97,9 @@ def test_source_azure_touches_no_host_and_judges_the_unreachable(fake, tmp_path)
 def test_source_both_findings(fake, tmp_path):
     proc, data, report, hosts = run_audit(fake, tmp_path, "both")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # nothing Azure-related per host: the machines listed once, by the one report task on the controller
+    assert len(fake.graph_requests()) == 1, fake.graph_requests()
+    assert proc.stdout.count("TASK [Write report.json, report.xml and report.html]") == 1
     h = data["hosts"]
     assert h["web01"]["compliant"] is True and h["web01"]["findings"] == []
     assert h["web02"]["compliant"] is False and h["web02"]["azure"]["compliant"] is False
