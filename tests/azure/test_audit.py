@@ -98,7 +98,9 @@ def test_source_both_findings(fake, tmp_path):
     proc, data, report, hosts = run_audit(fake, tmp_path, "both")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # nothing Azure-related per host: the machines listed once, by the one report task on the controller
-    assert len(fake.graph_requests()) == 1, fake.graph_requests()
+    # the machines listed once, and their extension resources once, in the same pass
+    queries = [r["body"]["query"] for r in fake.graph_requests()]
+    assert len(queries) == 2 and sum("machines/extensions" in q for q in queries) == 1, queries
     assert proc.stdout.count("TASK [Write report.json, report.xml and report.html]") == 1
     h = data["hosts"]
     assert h["web01"]["compliant"] is True and h["web01"]["findings"] == []
