@@ -21,6 +21,7 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 from __future__ import annotations
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 
 TYPE = "microsoft.hybridcompute/machines/extensions"
 _COLUMNS = ("id, name, type, publisher = properties.publisher, extensionType = properties.type, "
@@ -295,19 +296,8 @@ def refused_installs(entries):
 EVENT_REFUSED = "arc_extension_refused"
 
 
-_TEMPLATE_OPENERS = ("{{", "{%", "{#")
-
-
-def defuse(value):
-    """Text from Azure made inert for whoever templates it next: ansible-rulebook renders an action's arguments
-    and Ansible renders extra variables, so ``{{``, ``{%`` and ``{#`` in a status message (which whoever runs the
-    extension writes) would run as a template. Each is broken up by a space: ``{ {``. Other text is unchanged."""
-    if not isinstance(value, str):
-        return value
-    while any(opener in value for opener in _TEMPLATE_OPENERS):
-        for opener in _TEMPLATE_OPENERS:
-            value = value.replace(opener, opener[0] + " " + opener[1])
-    return value
+# text from Azure made inert for whoever templates it next (one rule, in _naming)
+defuse = naming.defuse
 
 
 def refused_event(host, machine, record):
