@@ -82,6 +82,7 @@ keyed_groups:
 compose:
   ansible_connection: "'winrm' if arc_os_type == 'windows' else 'ssh'"
 
+---
 # gov.arc.yml: Azure Government, a management group, cached for an hour
 plugin: arcguard.azcmagent.arc
 cloud: AzureUSGovernment
