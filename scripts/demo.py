@@ -7,7 +7,7 @@ test endpoints on loopback (tests/windows/winrm_endpoint.py).
 
   scripts/demo.sh            the demo; the WinRM endpoints stop when it ends
   scripts/demo.sh --keep     the demo, then leave the fleet and its endpoints running for playbooks of your own
-                             (docs/standin.md): prints the inventory path and how to stop them
+                             (docs/playground.md): prints the inventory path and how to stop them
   scripts/demo.sh --stop     stop the endpoints a --keep run left running
 """
 
@@ -171,7 +171,7 @@ def main():
     parser.add_argument("--dir", default=os.path.join(ROOT, "build", "demo"), help="where the demo fleet lives")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--keep", action="store_true",
-                        help="leave the fleet and its WinRM endpoints running after the demo (see docs/standin.md)")
+                        help="leave the fleet and its WinRM endpoints running after the demo (see docs/playground.md)")
     action.add_argument("--stop", action="store_true", help="stop the endpoints a --keep run left running")
     args = parser.parse_args()
     args.dir = os.path.abspath(args.dir)
@@ -218,7 +218,7 @@ def main():
 def print_kept(base, inventory):
     here = os.getcwd()
     rel = os.path.relpath(inventory, here) if inventory.startswith(here + os.sep) else inventory
-    print("\n=== The demo fleet is still running (docs/standin.md, \"A playbook of your own\")")
+    print("\n=== The demo fleet is still running (docs/playground.md)")
     print("inventory: %s" % inventory)
     print("  . %s/scripts/env.sh        # the built collection and its ansible-playbook" % ROOT)
     print("  ansible-inventory -i %s --graph" % rel)

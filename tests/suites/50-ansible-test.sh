@@ -26,6 +26,7 @@ if [ -n "$TRIXIE" ]; then
   # are cached like on the host), /root from build/trixie-home (ansible-test's sanity environments), the
   # machine's CA bundle so that pip reaches the package index through whatever this machine trusts.
   mkdir -p "$ROOT/build/trixie-home"
+  for core in $TRIXIE; do ansible_test_tree "$core" >/dev/null; done
   pip_env=()
   for var in PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_DEFAULT_TIMEOUT; do
     if [ -n "${!var:-}" ]; then pip_env+=(-e "$var"); fi
@@ -33,10 +34,9 @@ if [ -n "$TRIXIE" ]; then
   podman run --rm --network=host -v "$ROOT:$ROOT" -v "$ROOT/build/trixie-home:/root" \
     -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro \
     -e PIP_CERT=/etc/ssl/certs/ca-certificates.crt -e SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
-    -e HOME=/root -e ROOT="$ROOT" -e TRIXIE="$TRIXIE" "${pip_env[@]}" -w "$ROOT" localhost/arcguard-trixie \
+    -e HOME=/root -e ROOT="$ROOT" -e ANSIBLE_TEST_TREES_READY=1 -e TRIXIE="$TRIXIE" "${pip_env[@]}" -w /root localhost/arcguard-trixie \
     bash -c 'set -euo pipefail
-      git config --global --add safe.directory "*"
-      . scripts/lib/ansible-test-offline.sh; . scripts/lib/ansible-test-core.sh
+      . "$ROOT/scripts/lib/ansible-test-offline.sh"; . "$ROOT/scripts/lib/ansible-test-core.sh"
       status=0; set -- $TRIXIE
       for core in "$@"; do
         if [ "$core" = "${!#}" ]; then ansible_test_core "$core" python3 smoke; else ansible_test_core "$core" python3; fi
