@@ -224,8 +224,8 @@ def print_kept(base, inventory):
     print("  ansible-inventory -i %s --graph" % rel)
     print("  ansible-playbook arcguard.azcmagent.audit -i %s -e audit_report_dir=build/demo-report" % rel)
     print("stop the Windows hosts' WinRM endpoints with:")
-    print("  bash %s/scripts/demo.sh --stop%s" % (ROOT, "" if base == os.path.join(ROOT, "build", "demo")
-                                                 else " --dir " + base))
+    where = "" if base == os.path.join(ROOT, "build", "demo") else " --dir " + base
+    print("  bash %s/scripts/demo.sh --stop%s" % (ROOT, where))
 
 
 def run_demo(args, hosts, homes, inventory):
