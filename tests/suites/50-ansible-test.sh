@@ -21,6 +21,7 @@ for core in $CORES; do
   ansible_test_core "$core" python3
 done
 if [ -n "$TRIXIE" ]; then
+  t0=$(date +%s)
   bash "$ROOT/scripts/bootstrap.sh" trixie
   # The same paths inside: the worktree at its own path (tool environments and trees under build/ persist and
   # are cached like on the host), /root from build/trixie-home (ansible-test's sanity environments), the
@@ -42,5 +43,6 @@ if [ -n "$TRIXIE" ]; then
         if [ "$core" = "${!#}" ]; then ansible_test_core "$core" python3 smoke; else ansible_test_core "$core" python3; fi
       done
       exit $status' || status=1
+  echo "Debian 13 container session ($TRIXIE): $(( $(date +%s) - t0 )) s"
 fi
 exit $status
