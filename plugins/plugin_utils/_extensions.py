@@ -52,17 +52,8 @@ PUBLIC_KEYS = ("name", "publisher", "type", "version", "provisioning_state", "st
 NEEDED = ("extensions.allowlist", "extensions.blocklist", "extensions.enabled", "config.mode")
 
 
-def _get(mapping, key):
-    """A key of an Azure object, any casing."""
-    if not isinstance(mapping, dict):
-        return None
-    if key in mapping:
-        return mapping[key]
-    low = key.lower()
-    for name, value in mapping.items():
-        if str(name).lower() == low:
-            return value
-    return None
+# a key of an Azure object, any casing
+_get = naming.get_any_case
 
 
 def _text(value):

@@ -341,3 +341,17 @@ def inert(value):
     if isinstance(value, (list, tuple)):
         return [inert(v) for v in value]
     return value
+
+
+def get_any_case(mapping, key):
+    """The value of ``key`` in an Azure object, whatever the casing of its name there (Resource Graph and ARM do
+    not always agree); None when ``mapping`` is no dictionary or has no such key."""
+    if not isinstance(mapping, dict):
+        return None
+    if key in mapping:
+        return mapping[key]
+    low = key.lower()
+    for name, value in mapping.items():
+        if str(name).lower() == low:
+            return value
+    return None
