@@ -238,7 +238,7 @@ def test_an_event_from_a_machine_named_like_a_pattern_changes_nothing_else(tmp_p
                     proc.wait()
     # the lockdown ran, limited to the qualified name (never the pattern), and the guard stopped it before any
     # change (ansible-rulebook logs a failed run's output twice)
-    assert "PLAY [Lock down the Azure Connected Machine agent]" in text, text
+    assert "PLAY [Check that the limit is the one machine of the drift event]" in text, text
     assert "Nothing changed: the drift event is about" in text, text
     assert "TASK [arcguard.azcmagent.lockdown : Apply the azcmagent profile]" not in text, text
     assert "[web01]" not in text and "[web02]" not in text, text

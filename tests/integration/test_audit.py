@@ -71,7 +71,14 @@ def test_report_json_flags_exactly_the_drifted_hosts_and_settings(audited):
     lists = hosts["drift_lists"]["differences"]
     assert [d["property"] for d in lists] == ["extensions.allowlist"]
     assert sorted(lists[0]["expected"]) == sorted([AMA, MDE])
-    assert [d["property"] for d in hosts["monitor"]["differences"]] == ["config.mode"]
+    # in monitor mode the stored lists and switches cannot be read (config list may show Microsoft's managed
+    # values): fail closed, each is a difference marked unknown beside config.mode, and the notes say why
+    monitor = {d["property"]: d for d in hosts["monitor"]["differences"]}
+    assert sorted(monitor) == ["config.mode", "extensions.allowlist", "guestconfiguration.enabled",
+                               "incomingconnections.enabled"]
+    assert monitor["config.mode"]["actual"] == "monitor"
+    assert all("unknown" in str(d["actual"]) for p, d in monitor.items() if p != "config.mode")
+    assert any("monitor mode" in n for n in hosts["monitor"]["notes"])
     assert hosts["blocked"]["blocked_installed"] == ["Microsoft.Azure.Extensions/CustomScript"]
     assert hosts["noagent"]["agent"]["installed"] is False and hosts["noagent"]["error"]
     assert hosts["unreachable"]["error"].startswith("unreachable")
@@ -115,7 +122,8 @@ def test_html_renders_in_chromium_with_the_right_counts_and_sorts(audited, tmp_p
     title = dom.split("<title>")[1].split("</title>")[0]
     order = [item.split("=") for item in title[len("sorted:"):].split(",")]
     counts = [int(c) for _name, c in order]
-    assert counts == sorted(counts, reverse=True) and counts[0] == 3
+    # the monitor host has the most differences (config.mode and three unknown while in monitor mode)
+    assert counts == sorted(counts, reverse=True) and counts[0] == 4 and order[0][0] == "monitor"
     # drifted hosts come first, then errors; compliant hosts are in their own (folded) table
     first = [name for name, _c in order]
     assert set(first) == {"esu_host", "drift_gc", "drift_lists", "monitor", "noagent", "unreachable"}

@@ -201,7 +201,8 @@ def test_the_legacy_profiles_warn_naming_the_retired_extensions_and_dates(tmp_pa
     assert proc.returncode == 0, proc.stdout + proc.stderr
     printed = warnings_printed(proc)
     assert any(says_oms(w) for w in printed) and any(says_qualys(w) for w in printed), proc.stdout + proc.stderr
-    assert not any(DEPENDENCY in w for w in printed)
+    # the Dependency agent is deprecated (retired 2028-06-30): warned about, named with its date, still written
+    assert any(DEPENDENCY in w and "2028-06-30" in w for w in printed), proc.stdout + proc.stderr
     assert sorted(fleet.read_state(roots["la"])["extensions.allowlist"]) == sorted([OMS, DEPENDENCY])
 
 

@@ -174,3 +174,30 @@ def test_the_fleet_playbook_runs_one_task_per_host(tmp_path):
     assert out.returncode == 0, out.stdout[-2000:]
     assert "TASK [" in out.stdout and out.stdout.count("TASK [") == 1, out.stdout
     assert "ok=1" in out.stdout and "changed=1" in out.stdout
+
+
+RID = "/subscriptions/5f0c0c2e-1111-2222-3333-444444444444/resourceGroups/rg/providers/Microsoft.HybridCompute/machines/%s"
+
+
+@pytest.mark.parametrize("case", ["two_hosts", "other_machine", "no_resource_id", "the_machine"])
+def test_the_drift_guard_changes_nothing_unless_the_limit_is_the_events_one_machine(tmp_path, case):
+    """lockdown_expected_resource_id (what the drift rulebooks pass): exactly one host, whose arc_resource_id is
+    the event's (case-insensitively), or no agent is touched at all."""
+    hosts, roots = {}, {}
+    names = ["a", "b"] if case == "two_hosts" else ["a"]
+    for name in names:
+        roots[name] = str(tmp_path / name)
+        hosts[name] = {"lockdown_profile": "defender", "lockdown_executable": fleet.make_host(roots[name])}
+        if case != "no_resource_id":
+            hosts[name]["arc_resource_id"] = RID % (name if case != "other_machine" else "somewhere-else")
+    out = playbook(tmp_path, hosts, "-e", "lockdown_expected_resource_id=" + (RID % "a").upper())
+    if case == "the_machine":
+        assert out.returncode == 0, out.stdout[-3000:]
+        assert "Apply the azcmagent profile" in out.stdout, out.stdout[-3000:]
+        assert fleet.read_state(roots["a"]).get("extensions.allowlist"), out.stdout[-3000:]
+        return
+    assert out.returncode != 0, out.stdout[-3000:]
+    assert "Nothing changed: the drift event is about" in out.stdout, out.stdout[-3000:]
+    assert "Apply the azcmagent profile" not in out.stdout, out.stdout[-3000:]
+    for name in names:
+        assert fleet.read_log(roots[name]) == [], name
