@@ -304,3 +304,15 @@ def lifecycle_facts(name: str, os_name=None) -> dict:
             "notice": entry["notice"], "replacement": replacement,
             "replacement_name": resolve_alias(replacement, os_name) if replacement and os_name else None,
             "advice": entry["advice"], "sources": [dict(s) for s in entry["sources"]]}
+
+
+# ------------------------------------------------------------------ where the agent lives (the reference)
+
+# where the agent's executable is looked for on Linux (then PATH), and below Program Files on Windows
+POSIX_LOCATIONS = ("/opt/azcmagent/bin/azcmagent", "/usr/bin/azcmagent", "/usr/local/bin/azcmagent")
+WINDOWS_SUFFIX = "\\AzureConnectedMachineAgent\\azcmagent.exe"
+# the extension folders (Windows: below %SystemDrive%)
+POSIX_EXTENSIONS = "/var/lib/waagent"
+WINDOWS_EXTENSIONS = "\\Packages\\Plugins"
+# The extension service, as the reference names it per OS.
+EXTENSION_SERVICE = {"linux": "extd", "windows": "ExtensionService"}

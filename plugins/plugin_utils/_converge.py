@@ -33,17 +33,12 @@ EXTENSIONS_OFF_WARNING = ("turning the extension manager off does not remove ins
 
 
 def converge(runner, options, check_mode=False, diff=False):
-    """Bring the agent behind ``runner`` to ``options``; the result dict of azcmagent_config."""
+    """Bring the agent behind ``runner`` to ``options``; the result dict of azcmagent_config.
+
+    Raises ``PlanError`` (bad options, refused before anything runs) and ``AgentError`` (with what was changed
+    in its details); the action's base turns them into the failed result."""
     runner.secrets.extend(url_secrets(options.get("proxy_url")))
-    try:
-        return _Engine(runner, options, check_mode, diff).run()
-    except planner.PlanError as exc:
-        return {"failed": True, "changed": False, "msg": str(exc)}
-    except AgentError as exc:
-        out = {"failed": True, "msg": exc.msg}
-        out.update(exc.details)
-        out.setdefault("changed", False)
-        return out
+    return _Engine(runner, options, check_mode, diff).run()
 
 
 def diff_of(before, after):
@@ -81,8 +76,6 @@ class _Engine:
     def run(self):
         args = self.args
         runner = self.runner
-        if args["timeout"] is not None and args["timeout"] < 0:
-            raise planner.PlanError("timeout must be 0 (no limit) or more seconds")
         if args["wait_timeout"] < 0:
             raise planner.PlanError("wait_timeout must be 0 or more seconds")
         os_name = runner.os
@@ -148,17 +141,9 @@ class _Engine:
         # 3. check mode: report the plan, run nothing more
         if self.check_mode:
             result["changed"] = True
-            steps, changes, projected = list(plan.steps), list(plan.changes), plan.after
+            whole = planner.whole_run(desired, current, plan)
+            steps, changes, projected = whole.steps, whole.changes, whole.after
             if plan.second_pass:
-                # The round the real run plans once the agent has left monitor mode, from the values it shows now
-                # (the stored ones, unless the agent shows Microsoft's effective lists in monitor mode).
-                left = dict(current)
-                for change in plan.changes:
-                    left[change["property"]] = change["after"]
-                plan2 = planner.plan(desired, left)
-                steps += plan2.steps
-                changes += plan2.changes
-                projected = plan2.after
                 result["notes"] = result.get("notes", []) + [
                     "the agent is in monitor mode: the changes to %s are predicted from what it shows now, which may "
                     "be Microsoft's effective values rather than the stored ones; the run compares them again once it "

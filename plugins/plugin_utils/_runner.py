@@ -23,7 +23,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _secrets
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _script_filter
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
@@ -164,11 +164,11 @@ class Runner:
     def expect_proxy(self, url):
         """The task asks for proxy URL ``url``: the target says whether the agent's has the same user information."""
         self.wanted_proxy = url or None
-        self.mask = _secrets.mask_for(url) if url else scripts.NO_MASK
+        self.mask = _script_filter.mask_for(url) if url else scripts.NO_MASK
 
     def parse_config(self, text):
         """The agent's settings from a ``config list`` output that came through the target's filter."""
-        return _secrets.unmask_state(parsers.parse_config_list(text), self.wanted_proxy)
+        return _script_filter.unmask_state(parsers.parse_config_list(text), self.wanted_proxy)
 
     def run(self, steps, keep_going=False):
         """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).

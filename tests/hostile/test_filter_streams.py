@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from tests.windows.winrm_endpoint import Host, install_agent, run_script
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _secrets as secrets
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _script_filter as target_filter
 
 # Debian's default (mawk), GNU awk, BusyBox awk (Alpine, embedded systems), the one true awk (BSD, macOS)
 AWKS = {"mawk": ["mawk"], "gawk": ["gawk"], "busybox": ["busybox", "awk"], "original-awk": ["original-awk"]}
@@ -98,7 +98,7 @@ def powershell_run(steps, mask, out_lines, err_lines):
 
 def secret_forms(value):
     """How an agent could print a secret: as is, JSON-encoded (Go's and Python's encoders), percent-encoded."""
-    forms = [value, urllib.parse.quote(value, safe="")] + secrets.json_forms(value)
+    forms = [value, urllib.parse.quote(value, safe="")] + target_filter.json_forms(value)
     return list(dict.fromkeys(forms))
 
 
@@ -141,7 +141,7 @@ def test_proxy_credentials_on_standard_error_are_filtered_and_streams_stay_apart
         password = password.replace('"', "")
     out_lines = ["  proxy.url : %s" % url, "stdout only"]
     err_lines = ["DEBUG   using proxy %s" % url, json.dumps({"level": "debug", "proxy": url}), "stderr only"]
-    for mask, token in ((secrets.mask_for(url), scripts.SAME_TOKEN), (scripts.NO_MASK, scripts.OTHER_TOKEN)):
+    for mask, token in ((target_filter.mask_for(url), scripts.SAME_TOKEN), (scripts.NO_MASK, scripts.OTHER_TOKEN)):
         result, raw_out, raw_err = run_with(runner, [["config", "list"]], mask, out_lines, err_lines)
         assert not leaked(password, raw_out, raw_err)
         step = result.step(1)
@@ -168,7 +168,7 @@ def test_onboarding_secret_echoed_by_the_agent_never_leaves_the_target(runner, k
     assert step.rc == 3
     assert step.stderr.splitlines()[-1] == "plain line & \\1 stays"
     assert step.stdout.splitlines()[0] == "FATAL   the credentials were refused: --service-principal-secret " + \
-        secrets.REDACTED
+        target_filter.REDACTED
     # the script itself never holds the secret: it comes on standard input
     for shell in ("posix", "powershell"):
         script = scripts.build_script(shell, steps)
@@ -191,12 +191,12 @@ def test_filter_property_over_secret_alphabets(runner, secret, password, noise):
     password = "\u00a7" + password
     url = "http://u:%s@proxy.example.com:3128" % password
     steps = connect_steps(secret) + [["config", "list"]]
-    mask = secrets.mask_for(url)
+    mask = target_filter.mask_for(url)
     document = steps[0][2].value
     lines = echo_lines(secret, document) + ["  proxy.url : %s" % url]
     result, raw_out, raw_err = run_with(runner, steps[:1], mask, lines, lines)
     assert not leaked(secret, raw_out, raw_err)
-    assert not [f for f in secrets.json_forms(password) + [password] if f.encode("utf-8") in raw_out + raw_err]
+    assert not [f for f in target_filter.json_forms(password) + [password] if f.encode("utf-8") in raw_out + raw_err]
     for text in (result.step(1).stdout, result.step(1).stderr):
         assert text.splitlines()[-1] == "  proxy.url : http://%s@proxy.example.com:3128" % scripts.SAME_TOKEN
     # a line with no URL and no secret in it is not touched (unless it happens to contain the secret)

@@ -18,7 +18,7 @@ from hypothesis import given, settings, strategies as st
 from tests.windows.winrm_endpoint import Host, install_agent, run_script
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _secrets as secrets
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _script_filter as target_filter
 
 SHELLS = [s for s in ("dash", "bash") if shutil.which(s)]
 ALPHABET = st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\u0085") | \
@@ -26,7 +26,7 @@ ALPHABET = st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklis
 
 
 def go_json(value):
-    return '"%s"' % secrets._json_escaped(value, html=True, separators=True)
+    return '"%s"' % target_filter._json_escaped(value, html=True, separators=True)
 
 
 def layouts(url):
@@ -86,7 +86,7 @@ def test_filters_agree_hide_every_password_and_tell_same_from_other(user, passwo
     url = "http://%s@proxy.example.com:3128" % userinfo
     lines = layouts(url) + ["no URL here", "two http://a:%s@one and https://b:%s@two" % (password, password)]
     wanted = {"same": url, "other": "http://%s:x%s@proxy.example.com:3128" % (user, password), "none": None}[asked]
-    mask = secrets.mask_for(wanted) if wanted else scripts.NO_MASK
+    mask = target_filter.mask_for(wanted) if wanted else scripts.NO_MASK
     token = scripts.SAME_TOKEN if asked == "same" else scripts.OTHER_TOKEN
     ps = powershell_output(lines, mask)
     for shell in SHELLS:
@@ -94,7 +94,7 @@ def test_filters_agree_hide_every_password_and_tell_same_from_other(user, passwo
     text = "\n".join(ps)
     assert password not in text
     for encoded in (json.dumps(password)[1:-1], json.dumps(password, ensure_ascii=False)[1:-1],
-                    secrets._json_escaped(password, html=True, separators=True)):
+                    target_filter._json_escaped(password, html=True, separators=True)):
         assert encoded not in text
     # every layout of the proxy URL shows the token and the host, and nothing of the URL is lost
     for line in ps[:5]:
