@@ -149,31 +149,43 @@ def _posix_secret_files(secrets, placed=()):
     return lines
 
 
-class _PosixSyntax:
+class _Syntax:
+    """What a shell's syntax table gives the step loop: the lines around each step, from templates."""
+
+    AFTER: dict = {}
+    BEGIN = ""  # {0}: the begin marker, quoted
+    END = ""  # {mark}, {number}: the end marker's parts; the step's rc follows
+    FIRST_SERVICE: tuple = ()  # what the first Service step is preceded by
+
+    @staticmethod
+    def quote(arg):
+        raise NotImplementedError
+
+    def first_service(self):
+        return list(self.FIRST_SERVICE)
+
+    def begin(self, number):
+        return [self.BEGIN.format(self.quote("%sbegin %d" % (MARK, number)))]
+
+    def end(self, number):
+        return [self.END.format(mark=MARK, number=number, quoted=self.quote("%send %d " % (MARK, number)))]
+
+
+class _PosixSyntax(_Syntax):
     """How a POSIX sh script writes each part of a step."""
 
     AFTER = _POSIX_AFTER
+    BEGIN = "echo {0}; echo {0} >&2"
+    END = "printf '\\n{mark}end {number} %s\\n' \"$r\"; printf '\\n{mark}end {number} %s\\n' \"$r\" >&2"
+    # from the first service step on the sequence always runs to its end (the service is started again):
+    # hang-ups, interrupts and a closed output pipe no longer stop it; a timeout still bounds each call
+    FIRST_SERVICE = ("trap '' HUP INT TERM PIPE",)
+    quote = staticmethod(posix_quote)
 
     def __init__(self, secrets, marker, prefix):
         self.secrets = secrets
         self.marker = marker
         self.prefix = prefix  # "$T " where calls run under timeout
-
-    @staticmethod
-    def first_service():
-        # from here on the sequence always runs to its end (the service is started again): hang-ups,
-        # interrupts and a closed output pipe no longer stop it; a timeout still bounds each call
-        return ["trap '' HUP INT TERM PIPE"]
-
-    @staticmethod
-    def begin(number):
-        begin = posix_quote("%sbegin %d" % (MARK, number))
-        return ["echo %s; echo %s >&2" % (begin, begin)]
-
-    @staticmethod
-    def end(number):
-        return ["printf '\\n%send %d %%s\\n' \"$r\"; printf '\\n%send %d %%s\\n' \"$r\" >&2"
-                % (MARK, number, MARK, number)]
 
     @staticmethod
     def listing(step):
@@ -309,28 +321,17 @@ def _powershell_secret_files(files):
     return lines
 
 
-class _PowerShellSyntax:
+class _PowerShellSyntax(_Syntax):
     """How a PowerShell script writes each part of a step."""
 
     AFTER = _PS_AFTER
+    BEGIN = "Write-Output {0}; [Console]::Error.WriteLine({0})"
+    END = "Write-Output ({quoted} + $r); [Console]::Error.WriteLine({quoted} + $r)"
+    quote = staticmethod(ps_quote)
 
     def __init__(self, secrets, marker):
         self.secrets = secrets
         self.marker = marker
-
-    @staticmethod
-    def first_service():
-        return []
-
-    @staticmethod
-    def begin(number):
-        begin = ps_quote("%sbegin %d" % (MARK, number))
-        return ["Write-Output %s; [Console]::Error.WriteLine(%s)" % (begin, begin)]
-
-    @staticmethod
-    def end(number):
-        end = ps_quote("%send %d " % (MARK, number))
-        return ["Write-Output (%s + $r); [Console]::Error.WriteLine(%s + $r)" % (end, end)]
 
     @staticmethod
     def listing(step):
