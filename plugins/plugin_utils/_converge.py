@@ -41,6 +41,12 @@ def converge(runner, options, check_mode=False, diff=False):
     return _Engine(runner, options, check_mode, diff).run()
 
 
+def _add(result, key, items):
+    """Append ``items`` to the list ``result[key]``, which exists only once it has any."""
+    if items:
+        result[key] = result.get(key, []) + list(items)
+
+
 def diff_of(before, after):
     """A diff result for Ansible's --diff: the managed settings before and after."""
     return {
@@ -131,7 +137,8 @@ class _Engine:
         removal = None
         if removing:
             result["removed_extensions"] = []
-            removal = removals.plan(installed, plan.after, current, os_name, environment, where, result)
+            removal, notes = removals.plan(installed, plan.after, current, os_name, environment, where)
+            _add(result, "notes", notes)
 
         if not plan.steps and not plan.second_pass and not removal:
             if self.diff:
@@ -175,8 +182,9 @@ class _Engine:
             before_view.update({p: after.get(p) for p in plan.pending if p in after})
             if removing:
                 # what the lists really are now that the agent shows its stored values
-                removal = removals.plan(installed, plan2.after, after, os_name, environment, where, result,
-                                        applied=applied)
+                removal, notes = removals.plan(installed, plan2.after, after, os_name, environment, where,
+                                               applied=applied)
+                _add(result, "notes", notes)
             if plan2.steps or removal:
                 after = self._apply(plan2, applied, result, removal, outcome)
             expected.update(plan2.expected)
@@ -271,8 +279,11 @@ class _Engine:
         readback = out.step(number)
         problem = None
         if removal:
-            problem = removals.check(runner, out, len(plan.steps) + 1, removal, out.step(number + 1), result,
-                                     outcome)
+            checked = removals.check(runner, out, len(plan.steps) + 1, removal, out.step(number + 1))
+            result["commands"].extend(checked.commands)
+            result["removed_extensions"] = checked.outcome["removed_extensions"]
+            outcome.update(checked.outcome)
+            problem = checked.problem
         argv = runner.list_argv
         if readback is None or readback.rc != 0:
             err = runner.step_error(out, readback, argv, "Every change was applied, but reading the settings "
