@@ -1,7 +1,7 @@
 """The demo: a small fleet of stand-in agents in different states, locked down with the lockdown
 playbook of the installed collection, then run again to show that nothing changes the second time.
 
-Each demo host is a local directory with its own stand-in agent (roles/emulator/files/azcmagent_standin.py)
+Each demo host is a local directory with its own stand-in agent (roles/emulator/files/azcmagent_standin/__main__.py)
 and its own settings file; the playbook reaches it over the local connection.
 """
 
@@ -14,7 +14,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STANDIN = os.path.join(ROOT, "roles", "emulator", "files", "azcmagent_standin.py")
+STANDIN = os.path.join(ROOT, "roles", "emulator", "files", "azcmagent_standin")
 
 # host -> (profile, description, initial settings, control)
 FLEET = {
@@ -33,7 +33,7 @@ FLEET = {
               {"extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"],
                "guestconfiguration.enabled": False}, {}),
 }
-# Windows hosts, reached over WinRM through the test endpoint (tests/windows/winrm_endpoint.py)
+# Windows hosts, reached over WinRM through the test endpoint (tests/lib/winrm_endpoint.py)
 WINDOWS = {
     "dc02": ("defender", "Windows domain controller, agent just installed", {}),
     "esu2012": ("esu", "Windows Server 2012 onboarded for ESU only",
@@ -84,7 +84,7 @@ def start_windows_host(base, name, settings):
     with open(os.path.join(config, "localconfig.json"), "w") as handle:
         json.dump(settings, handle)
     password = "Demo-%s-pw" % name
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "windows", "winrm_endpoint.py"),
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "lib", "winrm_endpoint.py"),
                              "--listen", "127.0.0.1:0", "--user", "arcadmin", "--password", password,
                              "--azcmagent", "%s %s" % (sys.executable, STANDIN), "--root", home],
                             stdout=subprocess.PIPE, text=True)

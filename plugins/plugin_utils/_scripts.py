@@ -365,7 +365,7 @@ class _PowerShellSyntax(_Syntax):
 def powershell_script(steps, executable=None, timeout=None, keep_going=False, mask=None, marker=None) -> str:
     """A PowerShell script that runs each step in order.
 
-    It uses only the constructs listed in tests/windows/README.md; the WinRM test
+    It uses only the constructs listed in tests/lib/winrm_endpoint.md; the WinRM test
     endpoint refuses anything else. ``timeout`` is not applied on Windows (the task
     keyword ``timeout`` bounds the whole task there).
     """

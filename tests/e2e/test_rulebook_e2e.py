@@ -1,0 +1,174 @@
+"""End to end: the real ansible-rulebook (Java 17) runs the collection's enforce rulebook against the fake Azure.
+
+A machine's settings are weakened on its stand-in agent (as root on the server could) and Azure reports the
+weakened settings; the arc_drift source sends the event, the rulebook runs arcguard.azcmagent.lockdown on that
+host only, the stand-in ends compliant; the test then reports the fixed settings to the fake Azure as the agent
+would, and no further drift event follows (one resolved event does). The seconds from weakening to fixed are
+printed.
+
+ansible-rulebook comes from the tool environment the suite builds (tests/suites/23-drift.sh,
+ARCGUARD_RULEBOOK_BIN). The poll interval is 2 s through the test-only ARCGUARD_DRIFT_TEST_MIN_INTERVAL.
+"""
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+import yaml
+
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
+from tests.lib import fakeazure, fleet
+from tests.lib.drift_env import ROOT
+
+pytestmark = [pytest.mark.drift, pytest.mark.slow]
+
+SUB = "5f0c0c2e-1111-2222-3333-444444444444"
+SECRET = "e2e-Secret-4k!z"
+AMA = "Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"
+MDE = "Microsoft.Azure.AzureDefenderForServers/MDE.Linux"
+SCRIPT = "Microsoft.Compute/CustomScriptExtension"
+REPORTED = tuple(fakeazure.AGENT_KEYS)   # what Azure reports of the agent's settings
+INTERVAL = 2
+
+
+def rulebook_bin():
+    path = os.environ.get("ARCGUARD_RULEBOOK_BIN")
+    if path:
+        assert os.path.isfile(os.path.join(path, "ansible-rulebook")), "no ansible-rulebook in %s" % path
+        return path
+    path = os.path.join(ROOT, "build", "venvs", "rulebook", "bin")
+    if not os.path.isfile(os.path.join(path, "ansible-rulebook")):
+        pytest.skip("ansible-rulebook is installed by tests/suites/23-drift.sh (build/venvs/rulebook)")
+    return path
+
+
+def agent_settings(exe):
+    out = subprocess.run([exe, "config", "list", "--json"], capture_output=True, text=True, check=True).stdout
+    return parsers.parse_config_list(out)
+
+
+def as_azure_reports(settings):
+    """The stand-in's settings as the agent reports them to Azure (the fake's compact config)."""
+    return {prop: settings[prop] for prop in REPORTED if prop in settings}
+
+
+def wait_for(what, timeout, step=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = what()
+        if value:
+            return value
+        time.sleep(step)
+    return what()
+
+
+def test_rulebook_puts_the_lockdown_back(tmp_path):
+    bin_dir = rulebook_bin()
+    host = tmp_path / "web01"
+    exe = fleet.make_host(str(host))
+    other = tmp_path / "web02"
+    other_exe = fleet.make_host(str(other))
+    # both hosts locked down to defender first, as the lockdown playbook left them
+    for agent in (exe, other_exe):
+        for args in (["extensions.allowlist", AMA + "," + MDE], ["guestconfiguration.enabled", "false"],
+                     ["incomingconnections.enabled", "false"]):
+            subprocess.run([agent, "config", "set"] + args, check=True, capture_output=True)
+    assert arcmachine.differences({"profile": "defender"}, "linux", agent_settings(exe)) == []
+
+    def azure_machine(name, agent):
+        return {"name": name, "subscription": SUB, "resource_group": "arc-prod", "os": "linux",
+                "status": "Connected", "config": as_azure_reports(agent_settings(agent))}
+
+    (tmp_path / "azure").mkdir()
+    state = {"tenant": fakeazure.TENANT, "identities": {"app1": {"secret": SECRET, "subscriptions": [SUB]}},
+             "subscriptions": {SUB: {}}, "throttle": {"quota": 1000, "window": 5},
+             "machines": [azure_machine("web01", exe), azure_machine("web02", other_exe)]}
+    with fakeazure.FakeAzure(state=state, workdir=str(tmp_path / "azure")) as fake:
+        inventory = {"all": {"hosts": {
+            name: {"ansible_connection": "local", "ansible_python_interpreter": os.path.join(bin_dir, "python"),
+                   "lockdown_executable": agent}
+            for name, agent in (("web01", exe), ("web02", other_exe))}}}
+        (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
+        (tmp_path / "drift.yml").write_text(yaml.safe_dump({
+            "drift_profile": "defender", "drift_interval": INTERVAL, "drift_subscriptions": [SUB],
+            "drift_auth_source": "env", "drift_arm_endpoint": fake.url, "drift_authority_host": fake.url}))
+        env = dict(os.environ)
+        env.update(fake.env(secret=SECRET))
+        env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+                    "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
+                    "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+                    "ARCGUARD_DRIFT_TEST_MIN_INTERVAL": "0"})
+        log_path = tmp_path / "rulebook.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([os.path.join(bin_dir, "ansible-rulebook"), "-r", "arcguard.azcmagent.enforce",
+                                     "-i", str(tmp_path / "inventory.yml"), "--vars", str(tmp_path / "drift.yml"),
+                                     "-v"],
+                                    cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+
+        def output():
+            return log_path.read_text(errors="replace")
+
+        try:
+            # the source polls, and a compliant fleet sends nothing
+            assert wait_for(lambda: len(fake.graph_requests()) >= 2 or proc.poll() is not None, 90), output()
+            assert proc.poll() is None, output()
+            assert "PLAY [" not in output()
+
+            # root on web01 weakens the agent; the agent reports it to Azure
+            subprocess.run([exe, "config", "set", "extensions.allowlist", ",".join([AMA, MDE, SCRIPT])], check=True,
+                           capture_output=True)
+            subprocess.run([exe, "config", "set", "guestconfiguration.enabled", "true"], check=True,
+                           capture_output=True)
+            weakened_at = time.monotonic()
+            fake.update_state(lambda d: d["machines"][0].update(config=as_azure_reports(agent_settings(exe))))
+
+            fixed = wait_for(lambda: arcmachine.differences({"profile": "defender"}, "linux",
+                                                            agent_settings(exe)) == [], 120, step=0.1)
+            fixed_at = time.monotonic()
+            assert fixed, output()
+            print("\ndrift watch: weakened to fixed in %.1f s (poll interval %d s)"
+                  % (fixed_at - weakened_at, INTERVAL))
+            # the agent reports its fixed settings; from now on nothing more may happen
+            wait_for(lambda: "PLAY RECAP" in output(), 60)
+            fake.update_state(lambda d: d["machines"][0].update(config=as_azure_reports(agent_settings(exe))))
+            reported_at = len(fake.graph_requests())
+            assert wait_for(lambda: len(fake.graph_requests()) >= reported_at + 4, 60), output()
+            text = output()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+        # exactly one lockdown run, limited to web01; one resolved message; web02 untouched
+        assert text.count("PLAY [Lock down the Azure Connected Machine agent]") == 1, text
+        assert "web02" not in text.split("PLAY [Lock down")[1].split("PLAY RECAP")[1].split("\n\n")[0], text
+        assert "ok: [web01]" in text or "changed: [web01]" in text, text
+        assert "web01 matches profile defender again" in text, text
+        assert [r["argv"][:2] for r in fleet.read_log(str(other)) if r["argv"][:2] == ["config", "set"]] == \
+            [["config", "set"]] * 3    # only the test's own setup
+        assert SECRET not in text
+        assert "1 event(s)" in text
+
+
+def test_bad_argument_stops_ansible_rulebook_with_the_message(tmp_path):
+    bin_dir = rulebook_bin()
+    (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": {"web01": {}}}}))
+    (tmp_path / "drift.yml").write_text(yaml.safe_dump({"drift_profile": "defender", "drift_interval": 5}))
+    env = dict(os.environ, PATH=bin_dir + os.pathsep + os.environ.get("PATH", ""),
+               ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, "build", "collections"),
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"))
+    env.pop("ARCGUARD_DRIFT_TEST_MIN_INTERVAL", None)
+    proc = subprocess.run([os.path.join(bin_dir, "ansible-rulebook"), "-r", "arcguard.azcmagent.enforce",
+                           "-i", str(tmp_path / "inventory.yml"), "--vars", str(tmp_path / "drift.yml")],
+                          cwd=str(tmp_path), env=env, capture_output=True, text=True, timeout=180,
+                          stdin=subprocess.DEVNULL, check=False)
+    text = proc.stdout + proc.stderr
+    assert proc.returncode != 0, text
+    assert "arcguard.azcmagent.arc_drift: interval must be at least 30 seconds, got 5" in text, text
