@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.lib.azure_env import (AMA_LINUX, MDE_LINUX, SECRET, SUB_A, SUB_B, VENV_BIN, ansible_env,
-                                  write_inventory)
+                                 write_inventory)
 from tests.lib import fleet
 
 pytestmark = pytest.mark.azure

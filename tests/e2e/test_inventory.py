@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 from tests.lib.azure_env import (AMA_LINUX, CLIENT_ID, MDE_LINUX, ROOT, SECRET, SUB_A, SUB_B, SUB_DENIED, TENANT,
-                                  VENV_BIN, ansible_env, inventory, write_inventory)
+                                 VENV_BIN, ansible_env, inventory, write_inventory)
 from tests.lib import fakeazure
 
 pytestmark = pytest.mark.azure

@@ -9,7 +9,7 @@ from tests.lib.playbook import run
 from tests.lib.profiles_expected import PROFILES, expected, matches
 from tests.lib import fleet
 from tests.lib.windows_env import (NAMES_TASK, assert_info, assert_windows_names, config, log,
-                                    prepare_info_host, state)
+                                   prepare_info_host, state)
 from tests.lib.endpoint import Endpoint
 
 pytestmark = pytest.mark.windows

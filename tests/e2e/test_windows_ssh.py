@@ -19,7 +19,7 @@ from tests.lib.profiles_expected import expected, matches
 from tests.lib import fleet
 from tests.lib import ssh_shell
 from tests.lib.windows_env import (NAMES_TASK, assert_info, assert_windows_names, config, log,
-                                    prepare_info_host, state)
+                                   prepare_info_host, state)
 from tests.lib.ssh_host import SshHost, unavailable
 
 pytestmark = pytest.mark.windows
