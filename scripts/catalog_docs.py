@@ -37,6 +37,8 @@ def _code(value):
 def _status(entry):
     if entry["status"] == "current":
         return "current"
+    if not entry["date"]:
+        return "**%s** (%s)" % (entry["status"], entry["event"])
     return "**%s** (%s %s)" % (entry["status"], entry["event"], entry["date"])
 
 
@@ -57,16 +59,44 @@ def render(catalog, profiles):
         "allowlist allows everything). Names are compared case-insensitively: Microsoft's documentation mixes",
         "casings (`Microsoft.Cplat.Core` and `Microsoft.CPlat.Core`), and either spelling is the same entry.",
         "",
-        "| alias | extension | Windows | Linux | runs scripts | lifecycle |",
-        "|---|---|---|---|---|---|",
+        "| alias | extension | owner | OS | Windows | Linux | runs scripts | lifecycle |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for alias, entry in catalog.EXTENSIONS.items():
-        lines.append("| `%s` | %s | %s | %s | %s | %s |" % (
-            alias, entry["title"], _code(entry.get("windows")), _code(entry.get("linux")),
+        oses = catalog.oses_of(alias)
+        lines.append("| `%s` | %s | %s | %s | %s | %s | %s | %s |" % (
+            alias, entry["title"], catalog.owner_of(alias),
+            " and ".join(o.capitalize() for o in oses) if oses else "none (a service, not an extension)",
+            _code(entry.get("windows")), _code(entry.get("linux")),
             "yes" if entry.get("scripts") else "", _status(catalog.LIFECYCLE[alias])))
-    lines += ["", "Names that Microsoft's documentation gets wrong:", ""]
+    lines += [
+        "",
+        "Names that Microsoft's documentation gets wrong. In a list they are written under the real name, with a",
+        "warning, never as given:",
+        "",
+    ]
     for _name, (_alias, _os, text) in sorted(catalog.DOCUMENTED_MISTAKES.items()):
         lines.append("- %s%s." % (text[0].upper(), text[1:]))
+    lines += [
+        "",
+        "A name with a dot (or a backslash) where the slash belongs, such as",
+        "`Microsoft.Azure.Monitor.AzureMonitorLinuxAgent`, could never match an extension: it fails before anything",
+        "is written, whatever `strict` says, with \"did you mean\" and the `Publisher/Type` form. So does an alias the",
+        "catalog does not know, with the closest aliases.",
+        "",
+        "## Settings decided in Azure",
+        "",
+        "These agent settings are decided in Azure now. Built-in profiles, the `defaults` reset and the drift watch",
+        "never set or judge them; a task that sets one gets a warning naming the owner (a failure with `strict`);",
+        "the audit shows a difference in one as *managed in Azure*, not as drift. `incomingconnections.enabled`",
+        "stays local: it is the host's kill switch for remote access.",
+        "",
+        "| setting | decided by | when | set it instead |",
+        "|---|---|---|---|",
+    ]
+    for prop, owned in catalog.AZURE_OWNED.items():
+        when = "while `%s` is `%s`" % owned["while"] if owned["while"] else "always"
+        lines.append("| `%s` | %s | %s | %s |" % (prop, owned["owner"], when, owned["where"]))
     lines += [
         "",
         "## Lifecycle",
@@ -87,10 +117,10 @@ def render(catalog, profiles):
             continue
         entry = catalog.EXTENSIONS[alias]
         names = ", ".join("`%s`" % entry[o] for o in ("windows", "linux") if entry.get(o))
+        when = "%s %s" % (life["event"], life["date"]) if life["date"] else life["event"]
         lines += ["### %s (`%s`): %s" % (entry["title"], alias, life["status"]), "",
-                  "- Names: %s" % names,
-                  "- %s %s. Microsoft: \"%s\"." % (life["event"][0].upper() + life["event"][1:], life["date"],
-                                                   life["notice"])]
+                  "- Names: %s" % (names or "none: a service that deploys other extensions"),
+                  "- %s. Microsoft: \"%s\"." % (when[0].upper() + when[1:], life["notice"])]
         if life["replacement"]:
             rep = catalog.EXTENSIONS[life["replacement"]]
             lines.append("- Replacement named by Microsoft: %s (`%s`: %s)." % (
@@ -103,6 +133,21 @@ def render(catalog, profiles):
         lines.append("- Sources: %s." % "; ".join(_source(s) for s in life["sources"]))
         lines.append("")
     lines += [
+        "## Agent versions",
+        "",
+        "Microsoft supports only the agent versions released in the last 12 months, and the agent may upgrade",
+        "itself. `azcmagent_info` (`agent.support`) and the audit judge the version at every run, never from a",
+        "cache: an agent released before the window is a finding (never a failure, whatever `strict` says). The",
+        "release months come from Microsoft's release notes; a version between two of them was released between",
+        "their months, and where that cannot place it on one side of the window its support is reported unknown.",
+        "",
+        "| version | released (release notes) |",
+        "|---|---|",
+    ]
+    lines += ["| %d.%d | %s |" % (v[0], v[1], m) for v, m in sorted(catalog.AGENT_RELEASES.items())]
+    lines += ["", "Versions that Microsoft's documents show in use by a date (so released by then): %s." % ", ".join(
+        "%d.%d by %s" % (v[0], v[1], d) for v, d in sorted(catalog.AGENT_SEEN_BY.items())), ""]
+    lines += [
         "## Built-in profiles and the lifecycle",
         "",
         "| profile | lifecycle |",
@@ -111,8 +156,8 @@ def render(catalog, profiles):
     for name, profile in profiles.PROFILES.items():
         legacy = profiles.legacy(profile)
         if legacy:
-            why = "; ".join("allows the %s (%s, %s %s)" % (entry["title"], entry["status"], entry["event"], entry["date"])
-                            for _alias, entry in legacy)
+            why = "; ".join("allows the %s (%s, %s)" % (entry["title"], entry["status"], " ".join(
+                (entry["event"], entry["date"] or "")).strip()) for _alias, entry in legacy)
             lines.append("| `%s` | **legacy**: %s |" % (name, why))
         else:
             lines.append("| `%s` | current |" % name)

@@ -12,6 +12,8 @@ from ansible.utils.display import Display
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as extensions
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import MACHINE_INFO_SPEC
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
@@ -36,13 +38,15 @@ class ActionModule(Action):
         options = azure.with_environment({k: args.get(k) for k in azure.OPTION_NAMES})
         secret = options.get("secret") or ""
         try:
-            machines, warnings = azure.list_machines(options, log=display.vvv)
+            machines, warnings = azure.list_machines(options, log=display.vvv, extensions=True)
         except azure.AzureError as exc:
             return dict(failed=True, changed=False, msg=scrub(str(exc), [secret]), machines=[])
-        picked = [m for m in machines if arcmachine.matches(m, args["include_statuses"], args["include_os"],
-                                                            args["tags"], args["names"])]
+        names = naming.host_names(machines, rule=args["host_naming"])
+        picked = [dict(m, host_name=names.host(m), extensions=[extensions.public(r) for r in m.get("extensions") or []])
+                  for m in machines
+                  if arcmachine.matches(m, args["include_statuses"], args["include_os"], args["tags"], args["names"])]
         result = dict(changed=False, machines=picked)
-        warnings = [w for w in [azure.status_warning(args["include_statuses"])] if w] + warnings
+        warnings = [w for w in [azure.status_warning(args["include_statuses"])] if w] + warnings + names.warnings
         if warnings:
             result["warnings"] = [scrub(w, [secret]) for w in warnings]
         return result

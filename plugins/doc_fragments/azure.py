@@ -97,7 +97,21 @@ options:
     choices: [linux, windows]
     default: []
   tags:
-    description: Only machines with all of these tags; a null value only requires the tag to exist.
+    description: Only machines with all of these tags; a null value only requires the tag to exist. Tag names are
+      compared case-insensitively, as Azure compares them; values exactly.
     type: dict
     default: {}
+  host_naming:
+    description:
+      - How machines become host names (the inventory's hostnames, C(host_name) of arc_machine_info, the drift
+        source's C(meta.hosts)); use the same value, and the same scopes, everywhere so the names agree.
+      - C(name) keeps a machine's resource name when no other listed machine has it (case-insensitively), it
+        holds only C(A-Z a-z 0-9 _ . -) and it is not C(all), C(ungrouped), C(localhost) or a group name;
+        otherwise the machine is C(NAME~RESOURCEGROUP~SUBSCRIPTION), with a warning. When machines share a
+        name, none of them keeps it, so a name never moves to another machine.
+      - C(qualified) names every machine C(NAME~RESOURCEGROUP~SUBSCRIPTION).
+      - Names are computed over every machine the query lists, before the filters.
+    type: str
+    choices: [name, qualified]
+    default: name
 """

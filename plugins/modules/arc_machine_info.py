@@ -14,6 +14,9 @@ description:
   - Reads every C(Microsoft.HybridCompute/machines) resource of the scopes from Azure Resource Graph (all pages),
     honouring throttling with bounded retries. A scope the identity may not read is a warning naming it; the
     rest still loads.
+  - In the same pass it reads the machines' extension resources (C(Microsoft.HybridCompute/machines/extensions))
+    and classifies each against the lockdown its machine reports (RV(machines[].extensions)). Their C(settings)
+    are never read.
   - Options left unset are taken from the same environment variables as the inventory plugin's.
 requirements:
   - azure-identity (Python, on the controller)
@@ -67,8 +70,20 @@ machines:
   elements: dict
   contains:
     name:
-      description: Resource name.
+      description: Resource name (data chosen by whoever onboarded the machine, not an identity).
       type: str
+    host_name:
+      description:
+        - The inventory hostname the P(arcguard.azcmagent.arc#inventory) inventory plugin gives this machine (same
+          scopes, same O(host_naming)); never a host pattern. Names are computed over every machine the query
+          lists, before the filters.
+      type: str
+    unreadable:
+      description:
+        - The agent settings Azure reports in a form the collection cannot read; audits and the drift watch count
+          them as not compliant.
+      type: list
+      elements: str
     resource_id:
       description: Azure resource ID.
       type: str
@@ -117,4 +132,51 @@ machines:
       type: dict
       sample: {"config.mode": "full", "extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"],
                "extensions.enabled": true, "guestconfiguration.enabled": false}
+    extensions:
+      description:
+        - The machine's extension resources in Azure, sorted by name, each classified against the lockdown the
+          machine reports (its allowlist, blocklist, mode and extension manager, with the catalog's aliases for
+          its OS and C(Allow/None)).
+        - See the extension clean-up documentation (docs/extensions.md) for how to read them.
+      type: list
+      elements: dict
+      contains:
+        name:
+          description: The extension resource's name.
+          type: str
+        publisher:
+          description: Publisher.
+          type: str
+        type:
+          description: Type.
+          type: str
+        version:
+          description: Version (the instance view's, else the resource's C(typeHandlerVersion)).
+          type: str
+        provisioning_state:
+          description: As Azure spells it (C(Succeeded), C(Failed), C(Creating), C(Deleting)...).
+          type: str
+        status_level:
+          description: The instance view's status level (C(Information), C(Info), C(Warning), C(Error)), or null.
+          type: str
+        status_message:
+          description: The instance view's status message, or null.
+          type: str
+        created_by:
+          description: Who created it (C(systemData.createdBy)), null where Azure does not say.
+          type: str
+        last_modified_by:
+          description: Who last changed it (C(systemData.lastModifiedBy)), null where Azure does not say.
+          type: str
+        classification:
+          description:
+            - V(allowed); V(installed_but_blocked) (present, and the lists would refuse it now);
+              V(refused_by_lockdown) (failed, and the lists forbid it); V(failed) (failed for another reason);
+              V(unknown) (the machine's reported settings are missing or unreadable, or it is in monitor mode,
+              where Microsoft's unpublished allowlist applies).
+          type: str
+          choices: [allowed, installed_but_blocked, refused_by_lockdown, failed, unknown]
+        retired:
+          description: Microsoft has retired this extension (the collection's catalog).
+          type: bool
 """

@@ -49,9 +49,15 @@ options:
         and names compared case-insensitively.
       - A warning (a failure with O(strict)) is given for names not in the catalog, names of the other OS, and
         extensions that run arbitrary scripts. A malformed name is an error.
+      - A name that Microsoft's documentation misspells (the Hybrid Runbook Worker's
+        C(Microsoft.Compute/HybridWorkerForWindows) and C(Microsoft.Azure.Automation/HybridWorkerForLinux)) is
+        written under the real name, with a warning. A name with a dot or a backslash where the slash belongs
+        (C(Microsoft.Azure.Monitor.AzureMonitorLinuxAgent)) can never match an extension and is an error naming the
+        C(Publisher/Type) it means, whatever O(strict) says; so is an unknown alias, naming the closest aliases.
       - A warning (a failure with O(strict)) is also given for each extension that Microsoft has deprecated or
-        retired (the Log Analytics agent, the Qualys vulnerability assessment), naming the date, Microsoft's
-        replacement where it names one, and the source. With O(list_action=remove) none is given.
+        retired (the Log Analytics agent, the Qualys vulnerability assessment, the Dependency agent, the DSC
+        extension), naming the date, Microsoft's replacement where it names one, and the source. With
+        O(list_action=remove) none is given.
       - Aliases of extensions that do not exist on the target's OS (for example V(defender_sql) on Linux) are left
         out and reported in RV(notes); an allowlist left empty by that is an error.
     type: list
@@ -135,7 +141,7 @@ options:
       - Apply a named profile, one of the built-in profiles or of O(profiles). The profile's options apply, then
         O(overrides), then the options given in the task itself.
       - "Built-in profiles: V(ama_only), V(defender), V(defender_sql), V(monitoring_security), V(log_analytics),
-        V(esu), V(monitor), V(block_scripts), V(extensions_off), V(defaults). They are OS-neutral: aliases resolve per
+        V(esu), V(essential_machine_management), V(monitor), V(block_scripts), V(extensions_off), V(defaults). They are OS-neutral: aliases resolve per
         target OS. The collection's docs/roles.md lists what each yields on Windows and on Linux."
       - "V(monitoring_security) and V(log_analytics) are legacy: they follow Microsoft's 2022 presets, which allow the
         Log Analytics agent (not supported after 2024-08-31; Microsoft's replacement is the Azure Monitor Agent) and,
@@ -332,6 +338,19 @@ notes:
   returned: when there is any
   type: list
   elements: str
+unknown_in_monitor_mode:
+  description:
+    - In check mode, for an agent in monitor mode that the task takes to full mode while managing the lists (or
+      removing blocked extensions) - the properties whose stored values cannot be known before the agent has left
+      monitor mode, because in monitor mode C(config list) may show Microsoft's managed values instead.
+    - Check mode then predicts only what the task alone decides; RV(changes) holds no change whose end value depends
+      on them, the diff marks them as unknown until the agent has left monitor mode, RV(removed_extensions) lists
+      only the extensions blocked whatever the stored lists hold, and RV(notes) names the ones the run may also
+      remove. The run itself leaves monitor mode, reads the stored values and plans from them.
+  returned: in check mode, when the agent leaves monitor mode and the task depends on its stored lists
+  type: list
+  elements: str
+  sample: [extensions.allowlist, extensions.blocklist]
 repaired:
   description:
     - What this run repaired that an interrupted run had left, such as an extension service left stopped in the

@@ -90,7 +90,41 @@ agent:
     executable:
       description: The azcmagent that was run.
       type: str
+    support:
+      description:
+        - Whether Microsoft still supports this agent version (only versions released in the last 12 months are),
+          judged at every run from the version read now (the agent may upgrade itself) and the collection's table of
+          release dates (docs/extensions.md). Never a failure.
+      type: dict
+      contains:
+        version:
+          description: The version judged, as the agent printed it.
+          type: str
+        status:
+          description:
+            - V(supported) (released within the window for certain), V(unsupported) (released before it for
+              certain), or V(unknown) (the version cannot be read, or the table cannot place its release date).
+          type: str
+        released_from:
+          description: The earliest date it can have been released (ISO 8601), or null.
+          type: str
+        released_by:
+          description: The latest date it can have been released (ISO 8601), or null.
+          type: str
+        support_ends:
+          description: The latest date its support can end (ISO 8601), or null.
+          type: str
+        message:
+          description: What to do, for V(unsupported) and V(unknown); null for V(supported).
+          type: str
   sample: {installed: true, version: 1.64.03414.2961, status: Connected}
+findings:
+  description:
+    - Advice that needs attention but is no failure (also where C(strict) is set elsewhere) - an agent older than
+      Microsoft's 12-month support window, or one whose version cannot be read.
+  returned: always
+  type: list
+  elements: str
 config:
   description: The local settings by azcmagent property name (lists as lists, booleans as booleans); proxy credentials
     replaced by C(********).

@@ -12,7 +12,13 @@ description:
   - Builds the audit report of the C(arcguard.azcmagent.audit) playbook from each host's M(arcguard.azcmagent.azcmagent_info)
     result and check-mode M(arcguard.azcmagent.azcmagent_config) result, and writes C(report.json), C(report.xml)
     (JUnit, one test case per host) and C(report.html) (one self-contained page) into O(dest).
-  - Runs on the controller only; use it once per play (C(run_once)). Building is linear in the number of hosts.
+  - Runs on the controller only; use it once per play (C(run_once)). Building and writing are linear in the number
+    of hosts; each host's variables are read once.
+  - With O(source=azure) it is the whole audit in one action, touching no host - it lists the Arc machines once with
+    the Azure options below (unless O(azure_machines) is given), judges every host of O(hosts) from what its agent
+    reports to Azure, and writes the reports.
+  - The HTML page puts the counts and the findings first, then the hosts to look at (drifted first) with a filter,
+    and folds the compliant hosts away, so that it opens quickly at 10,000 hosts.
 author:
   - arcguard maintainers (@arcguard)
 options:
@@ -60,10 +66,13 @@ options:
     version_added: 0.1.0
   azure_machines:
     description:
-      - The machines returned by M(arcguard.azcmagent.arc_machine_info). Required with O(source=azure) and
-        O(source=both).
-      - A host matches the machine whose resource ID is its O(resource_id_var), else the machine whose name is its
-        inventory hostname (case-insensitive).
+      - The machines returned by M(arcguard.azcmagent.arc_machine_info). With O(source=azure) or O(source=both)
+        and no O(azure_machines), the action lists the machines itself with the Azure sign-in and filter options
+        (O(subscriptions), O(management_groups), O(auth_source)...), once.
+      - A host matches the machine whose resource ID is its O(resource_id_var); a host without one matches the machine
+        whose host name (as the P(arcguard.azcmagent.arc#inventory) inventory names it) or resource name is its
+        inventory hostname (case-insensitive). A name that several machines have is no match - the host gets the
+        finding C(ambiguous in Azure) and, with O(source=azure), an error naming the machines.
     type: list
     elements: dict
     version_added: 0.1.0
@@ -88,6 +97,8 @@ options:
     default: arc_resource_id
     version_added: 0.1.0
 extends_documentation_fragment:
+  - arcguard.azcmagent.azure
+  - arcguard.azcmagent.azure.filters
   - arcguard.azcmagent.azcmagent.controller_attributes
   - arcguard.azcmagent.azcmagent.read_only_attributes
 attributes:
@@ -113,7 +124,11 @@ EXAMPLES = r"""
 
 RETURN = r"""
 summary:
-  description: Counts of hosts (C(hosts), C(compliant), C(drifted), C(errors), C(no_agent), C(blocked_installed)).
+  description:
+    - Counts of hosts (C(hosts), C(compliant), C(drifted), C(errors), C(no_agent), C(blocked_installed),
+      C(lifecycle)), C(profiles) (hosts per profile), C(profile) and C(generated); with O(source=azure) or
+      O(source=both) also C(source), C(not_in_inventory), C(azure_compliant), C(azure_drifted), C(not_in_azure),
+      C(judged_from_azure) and C(disagree).
   returned: always
   type: dict
 files:

@@ -18,14 +18,16 @@ profile included) with what Azure reports, through the planner, over the reporte
 from __future__ import annotations
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import URL_PROPERTIES, redact_url
 
 KEYS = ("name", "resource_id", "subscription_id", "resource_group", "location", "tags", "status", "agent_version",
-        "os_type", "os_name", "os_version", "last_status_change", "machine_fqdn", "dns_fqdn", "agent_configuration")
+        "os_type", "os_name", "os_version", "last_status_change", "machine_fqdn", "dns_fqdn", "agent_configuration",
+        "unreadable")
 
 # agentConfiguration keys are the property names in camel case without the dots:
 # extensionsAllowList -> extensions.allowlist, guestConfigurationEnabled -> guestconfiguration.enabled
@@ -33,6 +35,8 @@ _BY_FOLDED = {prop.replace(".", ""): prop for prop in catalog.PROPERTIES}
 _LIST_DEFAULT_ON_NULL = (catalog.PORTS, catalog.NAMES, catalog.BYPASS)
 
 NOT_REPORTED = "not reported by Azure"
+# what a comparison shows as the actual value of a setting Azure reports in a form the collection cannot read
+UNREADABLE = "unreadable"
 
 
 def _get(mapping, key):
@@ -68,10 +72,23 @@ def _extension_name(item):
     return text
 
 
-def agent_configuration(raw, warnings=None, name="?"):
-    """``properties.agentConfiguration`` as {azcmagent property: value}; unreported properties absent."""
+def agent_configuration(raw, warnings=None, name="?", unreadable=None):
+    """``properties.agentConfiguration`` as {azcmagent property: value}; unreported properties absent.
+
+    A setting Azure reports in a form that cannot be read is left out of the result and, when ``unreadable``
+    (a dict) is given, recorded there as {property: the raw value as text}: fail closed, the comparisons count
+    it as a difference, never as "not reported". An ``agentConfiguration`` that is not an object makes every
+    known setting unreadable."""
     out = {}
+    if raw is None:
+        return out
     if not isinstance(raw, dict):
+        if unreadable is not None:
+            for prop in catalog.PROPERTIES:
+                unreadable[prop] = str(raw)[:200]
+        if warnings is not None:
+            warnings.append("machine %s: agentConfiguration is not an object (%s); its settings are unreadable"
+                            % (name, type(raw).__name__))
         return out
     for key, value in raw.items():
         prop = _BY_FOLDED.get(str(key).replace(".", "").replace("_", "").lower())
@@ -82,22 +99,25 @@ def agent_configuration(raw, warnings=None, name="?"):
             if value is None:
                 if kind in _LIST_DEFAULT_ON_NULL:
                     out[prop] = []
-                elif prop == "proxy.url":
+                elif prop in URL_PROPERTIES:
                     out[prop] = ""
                 continue    # a null boolean or mode says nothing
             if kind == catalog.NAMES:
                 items = value if isinstance(value, list) else parsers.to_list(value)
                 out[prop] = [_extension_name(item) for item in items if item not in (None, "")]
-            elif prop == "proxy.url":
+            elif prop in URL_PROPERTIES:
                 out[prop] = redact_url(str(value).strip())
             elif kind == catalog.ENUM:
                 out[prop] = str(value).strip().lower()
             else:
                 out[prop] = parsers.normalise(prop, value)
         except (parsers.ParseError, ValueError, TypeError) as exc:
+            out.pop(prop, None)
+            if unreadable is not None:
+                unreadable[prop] = str(value)[:200]
             if warnings is not None:
-                warnings.append("machine %s: agentConfiguration.%s is not understood (%s); left out"
-                                % (name, key, exc))
+                warnings.append("machine %s: agentConfiguration.%s is not understood (%s); counted as unreadable, "
+                                "never compliant" % (name, key, exc))
     return out
 
 
@@ -123,12 +143,15 @@ def normalise_row(row, warnings=None):
     """One machine of Resource Graph (or ARM) as the collection's flat dict (keys: ``KEYS``)."""
     if not isinstance(row, dict):
         raise ValueError("a machine row must be an object, got %r" % (row,))
-    props = _get(row, "properties") or {}
+    props = _get(row, "properties")
     if not isinstance(props, dict):
-        props = {}
+        # the collection's own query projects the properties it reads as columns of the row
+        props = row
     rid = _text(_get(row, "id"))
     name = _text(_get(row, "name")) or (rid.rsplit("/", 1)[-1] if rid else None)
     tags = _get(row, "tags")
+    unreadable = {}
+    config = agent_configuration(_get(props, "agentConfiguration"), warnings, name, unreadable)
     return {
         "name": name,
         "resource_id": rid,
@@ -144,13 +167,14 @@ def normalise_row(row, warnings=None):
         "last_status_change": _text(_get(props, "lastStatusChange")),
         "machine_fqdn": _text(_get(props, "machineFqdn")),
         "dns_fqdn": _text(_get(props, "dnsFqdn")),
-        "agent_configuration": agent_configuration(_get(props, "agentConfiguration"), warnings, name),
+        "agent_configuration": config,
+        "unreadable": sorted(unreadable),
     }
 
 
 def matches(machine, statuses=(), os_types=(), tags=None, names=()):
-    """Does a machine pass the filters? Statuses and names case-insensitive; all tags must match (a None value
-    only requires the tag)."""
+    """Does a machine pass the filters? Statuses and names case-insensitive; all tags must match, tag names
+    case-insensitive as Azure compares them, values exact (a None value only requires the tag)."""
     statuses = {str(s).lower() for s in statuses or ()}
     names = {str(n).lower() for n in names or ()}
     if statuses and str(machine.get("status") or "").lower() not in statuses:
@@ -159,39 +183,28 @@ def matches(machine, statuses=(), os_types=(), tags=None, names=()):
         return False
     if names and str(machine.get("name") or "").lower() not in names:
         return False
-    have = machine.get("tags") or {}
-    for key, value in (tags or {}).items():
-        if key not in have or (value is not None and str(have[key]) != str(value)):
-            return False
-    return True
+    return naming.tags_match(machine.get("tags") or {}, tags)
 
 
 def match(hosts, machines):
     """({host: machine or None}, [machines no host matched]) for ``hosts`` = {inventory name: resource ID or None}.
 
-    A host with a resource ID (the inventory plugin's arc_resource_id) matches by ID (case-insensitive); any
-    other by resource name = inventory hostname, case-insensitive, so a static inventory works too.
+    Kept for callers of the old interface: ``_naming.match_hosts`` is the matching (by resource ID, else by
+    the naming rule's host name or the resource name; a name several machines share matches none of them).
     """
-    by_id, by_name = {}, {}
-    for machine in machines:
-        by_id.setdefault(str(machine.get("resource_id") or "").lower(), machine)
-        by_name.setdefault(str(machine.get("name") or "").lower(), machine)
-    matched, used = {}, set()
-    for host, rid in hosts.items():
-        machine = by_id.get(str(rid).lower()) if rid else by_name.get(str(host).lower())
-        matched[host] = machine
-        if machine is not None:
-            used.add(id(machine))
-    return matched, [m for m in machines if id(m) not in used]
+    result = naming.match_hosts(hosts, machines)
+    return result.machines, result.not_in_inventory
 
 
 # ------------------------------------------------------------------------------------------------ comparing
 
-def compare(options, os_type, agent_configuration):
+def compare(options, os_type, agent_configuration, unreadable=()):
     """(differences, not_reported, warnings) of a lockdown against what Azure reports.
 
     ``differences``: [{"property", "expected", "actual"}] over the properties Azure reports;
-    ``not_reported``: the wanted properties it does not report (never drift). Raises ``PlanError`` for bad
+    ``not_reported``: the wanted properties it does not report (never drift); a wanted property in
+    ``unreadable`` (Azure reports it, the collection cannot read it) is a difference whose ``actual`` is
+    ``UNREADABLE``: fail closed. Raises ``PlanError`` for bad
     options or an OS type other than linux/windows (aliases resolve per OS).
     """
     os_name = str(os_type or "").lower()
@@ -201,13 +214,18 @@ def compare(options, os_type, agent_configuration):
     args = profiles.resolve(dict(options or {}))
     desired = planner.desired_state(args, os_name)
     reported = dict(agent_configuration or {})
-    not_reported = [p for p in desired.managed() if p not in reported]
-    for prop in not_reported:
+    unreadable = {p for p in unreadable or () if p not in reported}
+    managed = desired.managed()
+    cannot_read = [{"property": p, "expected": desired.values.get(p), "actual": UNREADABLE}
+                   for p in managed if p in unreadable]
+    not_reported = [p for p in managed if p not in reported and p not in unreadable]
+    for prop in [p for p in managed if p not in reported]:
         desired.values.pop(prop, None)
         desired.clear.discard(prop)
-    if "proxy.url" in desired.values:
-        # Azure's view is redacted: compare like with like
-        desired.values["proxy.url"] = redact_url(desired.values["proxy.url"])
+    for prop in URL_PROPERTIES:
+        if prop in desired.values:
+            # Azure's view is redacted: compare like with like
+            desired.values[prop] = redact_url(desired.values[prop])
     result = planner.plan(desired, reported)
     differences = [{"property": c["property"], "expected": c["after"], "actual": c["before"]}
                    for c in result.changes]
@@ -218,9 +236,9 @@ def compare(options, os_type, agent_configuration):
             if prop in reported and not planner.same(prop, reported[prop], desired.values.get(prop)):
                 differences.append({"property": prop, "expected": desired.values.get(prop),
                                     "actual": reported[prop]})
-    return differences, not_reported, list(desired.warnings)
+    return differences + cannot_read, not_reported, list(desired.warnings)
 
 
-def differences(options, os_type, agent_configuration):
+def differences(options, os_type, agent_configuration, unreadable=()):
     """[{"property", "expected", "actual"}]: where what Azure reports differs from the lockdown."""
-    return compare(options, os_type, agent_configuration)[0]
+    return compare(options, os_type, agent_configuration, unreadable)[0]

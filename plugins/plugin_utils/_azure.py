@@ -23,10 +23,12 @@ import time
 import urllib.parse
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as extensions_
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url, scrub
 
 try:
-    from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
+    from azure.core.exceptions import (ClientAuthenticationError, HttpResponseError, ServiceRequestError,
+                                       ServiceResponseError)
     from azure.identity import (AzureCliCredential, ClientSecretCredential, DefaultAzureCredential,
                                 EnvironmentCredential, ManagedIdentityCredential)
     from azure.mgmt.resourcegraph import ResourceGraphClient
@@ -40,7 +42,18 @@ PAGE_SIZE = 1000              # Resource Graph's maximum rows per answer
 SUBSCRIPTIONS_PER_QUERY = 300  # Microsoft's advice for grouping subscriptions in one query
 MAX_RETRIES = 8               # per request: throttled or failing answers retried at most this often
 MAX_WAIT = 120                # seconds: longest single wait honoured
-QUERY = "resources | where type =~ 'microsoft.hybridcompute/machines'"
+# Only the columns the collection reads (whole rows are 5 to 7 KB; these about a tenth of that): the same
+# query for the inventory, arc_machine_info, the audit and the drift source. ``_arcmachine.normalise_row``
+# reads the flattened property columns as it reads ``properties``.
+PROPERTY_COLUMNS = ("status", "agentVersion", "osType", "osName", "osVersion", "lastStatusChange", "machineFqdn",
+                    "dnsFqdn", "agentConfiguration")
+QUERY = ("resources | where type =~ 'microsoft.hybridcompute/machines' | project id, name, location, tags, "
+         "resourceGroup, subscriptionId, "
+         + ", ".join("%s = properties.%s" % (c, c) for c in PROPERTY_COLUMNS))
+FULL_QUERY = "resources | where type =~ 'microsoft.hybridcompute/machines'"
+# a connection dropped or a read timed out: retried at most this often, then one line
+MAX_CONNECTION_RETRIES = 3
+READ_TIMEOUT = 60             # seconds without a byte of an answer: a read timeout (retried as above)
 VISIBLE_QUERY = "resourcecontainers | where type =~ 'microsoft.resources/subscriptions' | project id, subscriptionId"
 
 AUTH_SOURCES = ("auto", "env", "cli", "msi")
@@ -300,6 +313,20 @@ def _error_text(exc):
     return " ".join(text.split())
 
 
+def _connection_text(exc):
+    """One line for a connection failure: the innermost cause's type and text (RemoteDisconnected: ...)."""
+    inner = exc
+    seen = set()
+    while getattr(inner, "__cause__", None) is not None or getattr(inner, "inner_exception", None) is not None:
+        if id(inner) in seen:
+            break
+        seen.add(id(inner))
+        inner = getattr(inner, "inner_exception", None) or inner.__cause__
+    text = " ".join(str(inner).split()) or type(inner).__name__
+    name = type(inner).__name__
+    return text if text.startswith(name) else "%s: %s" % (name, text)
+
+
 class _ScopeError(Exception):
     def __init__(self, message):
         super().__init__(message)
@@ -340,7 +367,7 @@ class Client:
         request = QueryRequest(query=body["query"], subscriptions=body.get("subscriptions") or None,
                                management_groups=body.get("management_groups") or None,
                                options=QueryRequestOptions(**body["options"]))
-        attempt = 0
+        attempt = dropped = 0
         while True:
             delay = self._next_at - time.time()
             if delay > 0:
@@ -348,7 +375,8 @@ class Client:
             self.queries += 1
             try:
                 result, headers = self.client.resources(
-                    request, cls=lambda response, deserialized, _h: (deserialized, response.http_response.headers))
+                    request, cls=lambda response, deserialized, _h: (deserialized, response.http_response.headers),
+                    read_timeout=READ_TIMEOUT)
             except ClientAuthenticationError as exc:
                 raise AzureError(self.scrub("signing in to Azure failed (auth_source %s): %s"
                                             % (self.conf["auth_source"], _error_text(exc))))
@@ -377,8 +405,16 @@ class Client:
                     raise _ScopeError(self.scrub(_error_text(exc)))
                 raise AzureError(self.scrub("Resource Graph (%s) answered HTTP %s: %s"
                                             % (scope_text, status, _error_text(exc))))
-            except ServiceRequestError as exc:
-                raise AzureError(self.scrub("cannot reach Azure at %s: %s" % (self.conf["arm_endpoint"], exc)))
+            except (ServiceRequestError, ServiceResponseError, OSError) as exc:
+                # refused, reset, dropped (RemoteDisconnected) or a read that timed out: bounded retries
+                dropped += 1
+                if dropped > MAX_CONNECTION_RETRIES:
+                    raise AzureError(self.scrub("cannot reach Azure at %s (%s) after %d retries: %s"
+                                                % (self.conf["arm_endpoint"], scope_text, MAX_CONNECTION_RETRIES,
+                                                   _connection_text(exc))))
+                why = "connection failed (%s), retry %d of %d" % (_connection_text(exc), dropped, MAX_CONNECTION_RETRIES)
+                self._wait(min(MAX_WAIT, 2 ** dropped) * (0.5 + random.random() / 2), why)
+                continue
             except ValueError as exc:
                 raise AzureError(self.scrub("cannot sign in to Azure: %s" % exc))
             except Exception as exc:  # credential chains raise their own types (CredentialUnavailableError...)
@@ -433,11 +469,34 @@ def _scopes(conf):
     return out
 
 
-def list_machines(options, log=None, sleep=time.sleep):
-    """(machines, warnings): the Arc machines of the scopes in ``options``, normalised, sorted by name."""
+def _extension_rows(client, scope, text, out, warnings):
+    """Add the extension resources of ``scope`` to ``out``: the projected query, or (where Resource Graph refuses
+    it as a bad query, HTTP 400) the next form of ``_extensions.QUERIES``; the form that worked is kept."""
+    forms = extensions_.QUERIES[getattr(client, "extension_form", 0):]
+    for index, query in enumerate(forms):
+        try:
+            out.extend(client.rows(query, scope, text))
+        except _Truncated:
+            warnings.append("Resource Graph truncated the extension resources of %s; some are missing" % text)
+        except AzureError as exc:
+            if " answered HTTP 400" not in str(exc) or index == len(forms) - 1:
+                raise
+            client.log("Resource Graph refused the extension query (%s); trying its next form" % exc)
+            continue
+        client.extension_form = extensions_.QUERIES.index(query)
+        return
+
+
+def list_machines(options, log=None, sleep=time.sleep, extensions=False):
+    """(machines, warnings): the Arc machines of the scopes in ``options``, normalised, sorted by name.
+
+    With ``extensions``, the same pass also reads each scope's extension resources (``_extensions.QUERY``) and
+    every machine gets ``extensions``: its extension resources, classified against the lockdown it reports.
+    """
     conf = settings(options)
     client = Client(conf, log=log, sleep=sleep)
     machines, warnings, seen = [], [], set()
+    extension_rows = []
 
     def load(scope, text):
         rows = []
@@ -452,6 +511,8 @@ def list_machines(options, log=None, sleep=time.sleep):
                 continue
             seen.add(rid)
             machines.append(arcmachine.normalise_row(row, warnings))
+        if extensions:
+            _extension_rows(client, scope, text, extension_rows, warnings)
 
     pending = _scopes(conf)
     while pending:
@@ -484,6 +545,8 @@ def list_machines(options, log=None, sleep=time.sleep):
                 warnings.append("subscription %s: cannot be read by this identity (Azure returned nothing for it "
                                 "and does not list it); the other scopes still load" % sub)
     machines.sort(key=lambda m: (str(m.get("name") or "").lower(), m.get("resource_id") or ""))
+    if extensions:
+        extensions_.attach(machines, extension_rows, warnings)
     if log:
         log("Resource Graph: %d machine(s), %d quer%s, %d throttled answer(s)"
             % (len(machines), client.queries, "y" if client.queries == 1 else "ies", client.throttled))

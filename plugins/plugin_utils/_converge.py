@@ -17,6 +17,7 @@ scrubs it with ``runner.secrets`` (every secret value the task gave or the agent
 from __future__ import annotations
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _monitor as monitor
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _removal as removals
@@ -111,6 +112,10 @@ class _Engine:
         if refused:
             raise planner.PlanError(" ".join(refused))
         installed = removals.installed(runner, read, current, desired) if removing else None
+        # leaving monitor mode: what depends on the stored lists is planned only once the agent shows them (_monitor)
+        unknown = monitor.unknowable(plan, desired, removing)
+        if unknown and removing:
+            plan.second_pass = True
 
         warnings = list(desired.warnings) + list(plan.warnings)
         if desired.values.get("extensions.enabled") is False and current.get("extensions.enabled") is not False:
@@ -148,20 +153,27 @@ class _Engine:
         # 3. check mode: report the plan, run nothing more
         if self.check_mode:
             result["changed"] = True
+            # the one projection of the whole run (_planner.whole_run) ...
             whole = planner.whole_run(desired, current, plan)
-            steps, changes, projected = whole.steps, whole.changes, whole.after
-            if plan.second_pass:
-                result["notes"] = result.get("notes", []) + [
-                    "the agent is in monitor mode: the changes to %s are predicted from what it shows now, which may "
-                    "be Microsoft's effective values rather than the stored ones; the run compares them again once it "
-                    "has left monitor mode" % ", ".join(plan.pending)]
+            steps, changes, projected = list(whole.steps), list(whole.changes), whole.after
+            view = before_view
+            if unknown:
+                # ... except what depends on the stored values while the agent is in monitor mode (_monitor): never
+                # predicted from what it shows; only the first round's commands and what the task alone decides
+                guess = monitor.predict(desired, plan, unknown, installed)
+                steps = list(plan.steps)
+                changes, projected = guess.changes, guess.after
+                view = dict(before_view, **{p: monitor.UNKNOWN for p in unknown if p in before_view})
+                result["unknown_in_monitor_mode"] = unknown
+                result["notes"] = result.get("notes", []) + [monitor.note(unknown, guess.possible)]
+                removal = removals.Removal(guess.certain, os_name, environment, where) if guess.certain else None
             result["commands"] += [runner.describe(s) for s in steps]
             if removal:
                 result["commands"] += [runner.describe(step) for step in removal.removes]
                 result["removed_extensions"] = removals.shown_extensions(removal.extensions)
             result["changes"] = shown_changes(changes)
             if self.diff:
-                result["diff"] = diff_of(before_view, {p: projected.get(p) for p in before_view})
+                result["diff"] = diff_of(view, {p: projected.get(p) for p in before_view})
             return result
 
         # 4. one more remote command applies every write (and removal) and reads the result back

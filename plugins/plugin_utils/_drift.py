@@ -15,10 +15,14 @@ from __future__ import annotations
 import json
 import math
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+
 # Arguments passed through, unchanged, to the shared Azure client (_azure.list_machines).
 AZURE_OPTIONS = ("subscriptions", "management_groups", "auth_source", "client_id", "secret", "tenant",
                  "cloud", "arm_endpoint", "authority_host")
-WATCH_OPTIONS = ("profile", "profile_by_tag", "profiles", "interval", "include_statuses", "repeat_after", "timeout")
+WATCH_OPTIONS = ("profile", "profile_by_tag", "profiles", "interval", "include_statuses", "repeat_after", "timeout",
+                 "overrides", "host_overrides", "host_naming", "extension_events")
 DEFAULT_INTERVAL = 300
 MIN_INTERVAL = 30
 DEFAULT_REPEAT_AFTER = 3600
@@ -31,6 +35,11 @@ TEST_MIN_INTERVAL_ENV = "ARCGUARD_DRIFT_TEST_MIN_INTERVAL"
 # never longer than MAX_RETRY (or the interval, if longer); a Retry-After from Azure is honoured.
 FIRST_RETRY = 10
 MAX_RETRY = 300
+
+# Azure's warnings (a scope that cannot be read) are logged again at most this often while they last; while
+# nothing at all can be read (every scope denied), at least this often.
+WARN_REPEAT = 3600
+WARN_REPEAT_ALL_DENIED = 900
 
 EVENT_DRIFT = "arc_drift"
 EVENT_RESOLVED = "arc_drift_resolved"
@@ -62,6 +71,17 @@ def _seconds(args, name, default, minimum):
     if not math.isfinite(number) or number < minimum:
         raise DriftArgumentError("%s must be at least %s seconds, got %r" % (name, _fmt(minimum), value))
     return number
+
+
+def _flag(args, name, default):
+    value = args.get(name, default)
+    if value is None:
+        return default
+    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "on", "1", "false", "no", "off", "0"):
+        return value.strip().lower() in ("true", "yes", "on", "1")
+    if not isinstance(value, bool):
+        raise DriftArgumentError("%s must be true or false, got %r" % (name, value))
+    return value
 
 
 def _fmt(number):
@@ -104,6 +124,29 @@ def parse_args(args, builtin_profiles, min_interval=MIN_INTERVAL):
             raise DriftArgumentError("profile_by_tag must be a dictionary with one key, tag (the name of the tag "
                                      "whose value names the profile), got %r" % (by_tag,))
         tag = by_tag["tag"].strip()
+    overrides = args.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise DriftArgumentError("overrides must be a dictionary of lockdown options (the role's lockdown_overrides), "
+                                 "got %r" % type(overrides).__name__)
+    host_overrides = args.get("host_overrides") or {}
+    if not isinstance(host_overrides, dict):
+        raise DriftArgumentError("host_overrides must be a dictionary of host names or resource IDs, got %r"
+                                 % type(host_overrides).__name__)
+    per_host = {}
+    for key, entry in host_overrides.items():
+        if not isinstance(key, str) or not isinstance(entry, dict) or set(entry) - {"profile", "overrides"} \
+                or not isinstance(entry.get("overrides") or {}, dict) \
+                or not isinstance(entry.get("profile", ""), (str, type(None))):
+            raise DriftArgumentError("host_overrides: %r must be a dictionary with profile (a name) and/or overrides "
+                                     "(a dictionary)" % (key,))
+        if entry.get("profile") is not None and entry["profile"] not in known_profiles:
+            raise DriftArgumentError("host_overrides: %s: profile %r is not a profile; known profiles: %s"
+                                     % (key, entry["profile"], ", ".join(sorted(known_profiles))))
+        per_host[key.lower() if key.startswith("/") else key] = entry
+    try:
+        rule = naming.check_rule(args.get("host_naming"))
+    except naming.NamingError as exc:
+        raise DriftArgumentError(str(exc)) from None
     statuses = _str_list(args, "include_statuses", list(DEFAULT_STATUSES))
     if not statuses:
         raise DriftArgumentError("include_statuses must list at least one status")
@@ -116,7 +159,11 @@ def parse_args(args, builtin_profiles, min_interval=MIN_INTERVAL):
         "repeat_after": _seconds(args, "repeat_after", DEFAULT_REPEAT_AFTER, 0),
         "timeout": _seconds(args, "timeout", DEFAULT_TIMEOUT, 1),
         "include_statuses": {s.lower() for s in statuses},
+        "overrides": overrides,
+        "host_overrides": per_host,
+        "host_naming": rule,
         "azure": {k: args[k] for k in AZURE_OPTIONS if args.get(k) is not None},
+        "extension_events": _flag(args, "extension_events", True),
     }
     return settings
 
@@ -139,12 +186,25 @@ def profile_for(settings, machine):
 
 
 def _key(machine):
-    return str(machine.get("resource_id") or machine.get("name") or "").lower()
+    return naming.machine_key(machine)
+
+
+def _canonical(value):
+    """A value as the signature sees it: text in lower case, lists as sorted sets, dicts key by key."""
+    if isinstance(value, dict):
+        return {str(k).lower(): _canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        items = [_canonical(v) for v in value]
+        return sorted({json.dumps(i, sort_keys=True, default=str) for i in items})
+    if isinstance(value, str):
+        return value.strip().lower()
+    return value
 
 
 def _signature(profile, differences):
-    return json.dumps([profile, sorted(differences, key=lambda d: json.dumps(d, sort_keys=True, default=str))],
-                      sort_keys=True, default=str)
+    """What identifies one drift: the profile and the differences, whatever their order and letter case."""
+    return json.dumps([str(profile).lower(), sorted(json.dumps(_canonical(d), sort_keys=True, default=str)
+                                                    for d in differences)], sort_keys=True, default=str)
 
 
 def _details(machine, profile):
@@ -159,46 +219,83 @@ def _details(machine, profile):
     }
 
 
-def drift_event(machine, profile, differences):
+def drift_event(machine, profile, differences, host=None):
+    """The arc_drift event. ``meta.hosts`` is the machine's host name by the naming rule (never a pattern);
+    ``host_name`` says it again and ``resource_id`` is the machine, which the enforcement checks."""
     details = _details(machine, profile)
+    details["host_name"] = host
+    details["overrides"] = dict(machine.get("lockdown_overrides") or {})
     details["differences"] = [dict(d) for d in differences]
-    return {EVENT_DRIFT: details, "meta": {"hosts": machine.get("name")}}
+    return {EVENT_DRIFT: details, "meta": {"hosts": host}}
 
 
-def resolved_event(machine, profile, previous):
+def resolved_event(machine, profile, previous, host=None):
     details = _details(machine, profile)
+    details["host_name"] = host
     details["resolved_differences"] = [dict(d) for d in previous]
-    return {EVENT_RESOLVED: details, "meta": {"hosts": machine.get("name")}}
+    return {EVENT_RESOLVED: details, "meta": {"hosts": host}}
 
 
-def evaluate(settings, machines, differences):
+def options_for(settings, machine, profile, host=None):
+    """The lockdown options of one machine, with the role's precedence: the profile, then the overrides
+    (``host_overrides`` for the host or resource ID, else ``overrides``)."""
+    entry = settings.get("host_overrides", {}).get(naming.machine_key(machine)) \
+        or (settings.get("host_overrides", {}).get(host) if host else None) or {}
+    options = {"profile": entry.get("profile") or profile, "profiles": settings["profiles"]}
+    overrides = entry["overrides"] if "overrides" in entry else settings.get("overrides")
+    if overrides:
+        options["overrides"] = overrides
+    return options
+
+
+def evaluate(settings, machines, differences, names=None):
     """One poll's machines -> ([(machine, profile, differences)], [(machine, reason)] skipped).
+
+    ``names``: the poll's ``_naming.Naming`` (computed here over ``machines`` when not given); each evaluated
+    machine gets its ``host_name``. A setting Azure reports but the collection cannot read (``unreadable``)
+    is a difference: fail closed.
 
     ``differences(options, os_type, agent_configuration)`` is the shared comparison (_arcmachine): it
     looks only at what Azure reports, so a setting Azure does not report is never drift. Machines whose
     status is not in include_statuses, that have no profile (profile_by_tag) or that report no settings
     at all are skipped: neither drifted nor compliant.
     """
+    if names is None:
+        names = naming.host_names(machines, rule=settings.get("host_naming", naming.DEFAULT_RULE))
     evaluated, skipped = [], []
     for machine in machines:
         status = str(machine.get("status") or "")
         if status.lower() not in settings["include_statuses"]:
             continue
+        host = names.host(machine)
+        if host is None:
+            skipped.append((machine, "Azure gives no resource ID"))
+            continue
+        machine = dict(machine, host_name=host)
         profile, reason = profile_for(settings, machine)
+        entry = settings.get("host_overrides", {}).get(naming.machine_key(machine)) \
+            or settings.get("host_overrides", {}).get(host) or {}
+        if profile is None and entry.get("profile"):
+            profile, reason = entry["profile"], None
         if profile is None:
             skipped.append((machine, reason))
             continue
+        options = options_for(settings, machine, profile, host)
+        profile = options["profile"]
+        machine["lockdown_overrides"] = dict(options.get("overrides") or {})
         reported = machine.get("agent_configuration")
-        if not isinstance(reported, dict) or not reported:
+        unreadable = machine.get("unreadable") or ()
+        if (not isinstance(reported, dict) or not reported) and not unreadable:
             skipped.append((machine, "Azure reports no agent settings"))
             continue
-        options = {"profile": profile, "profiles": settings["profiles"]}
         try:
-            found = differences(options, machine.get("os_type"), reported)
+            found = differences(options, machine.get("os_type"), reported if isinstance(reported, dict) else {},
+                                unreadable)
         except ValueError as exc:   # PlanError: the profile cannot be applied to this machine
             skipped.append((machine, "profile %s: %s" % (profile, exc)))
             continue
-        evaluated.append((machine, profile, list(found)))
+        # settings decided in Azure (catalog.AZURE_OWNED) are never judged: enforcing them would fight Azure
+        evaluated.append((machine, profile, [d for d in found if not catalog.azure_owner(d.get("property"), reported)]))
     return evaluated, skipped
 
 
@@ -239,10 +336,10 @@ class DriftTracker:
                 if record is None or record["signature"] != signature or now - record["at"] >= self.repeat_after:
                     self.sent[key] = {"signature": signature, "at": now, "seen": now, "profile": profile,
                                       "differences": [dict(d) for d in differences]}
-                    events.append(drift_event(machine, profile, differences))
+                    events.append(drift_event(machine, profile, differences, machine.get("host_name")))
             elif record is not None:
                 del self.sent[key]
-                events.append(resolved_event(machine, profile, record["differences"]))
+                events.append(resolved_event(machine, profile, record["differences"], machine.get("host_name")))
         for key in [k for k, r in self.sent.items() if k not in seen and now - r["seen"] >= self.forget_after]:
             del self.sent[key]
         return events

@@ -8,12 +8,14 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 ``inspect(runner, extensions_path=None)``: runs ``version``, ``show --json``, ``config list --json``,
 ``config info --json`` and the extension folder listing as one remote command (``keep_going``: a failing read
 does not stop the others), and returns the module's facts; what could not be read or understood is listed in
-``errors``. Raises ``AgentError`` when nothing could be read at all. The proxy URL is redacted and added to
-``runner.secrets``; the caller scrubs the result.
+``errors``, what is wrong with the agent itself (a version outside Microsoft's support) in ``findings``. Raises
+``AgentError`` when nothing could be read at all. The proxy URL is redacted and added to ``runner.secrets``; the
+caller scrubs the result.
 """
 
 from __future__ import annotations
 
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _info as info
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import LIST_ARGV, AgentError
@@ -30,7 +32,7 @@ def _ok(step):
 def inspect(runner, extensions_path=None):
     """The facts of azcmagent_info from the agent behind ``runner``."""
     out = runner.run(list(STEPS) + [Listing(extensions_path)], keep_going=True)
-    data = {"changed": False, "os": runner.os, "errors": []}
+    data = {"changed": False, "os": runner.os, "errors": [], "findings": []}
     if out.missing:
         data.update(agent={"installed": False, "version": None, "status": None}, config={}, effective={},
                     supported_properties=[], installed_extensions=[], blocked_installed=[])
@@ -40,6 +42,10 @@ def inspect(runner, extensions_path=None):
         raise AgentError("the agent could not be read", rc=out.rc, stdout=out.stdout, stderr=out.stderr)
     agent = info.agent_facts(_ok(steps[1]), _ok(steps[2]))
     agent["executable"] = runner.resolved_executable
+    # the agent may upgrade itself: its support is judged at every run, from the version read now
+    agent["support"] = catalog.agent_support(agent.get("version"))
+    if agent["support"]["status"] == "unsupported" or not catalog.parse_agent_version(agent.get("version")):
+        data["findings"].append(agent["support"]["message"])
     config = {}
     list_step = steps[3]
     if list_step is not None and list_step.rc == 0:

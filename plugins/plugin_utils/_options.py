@@ -76,3 +76,12 @@ MACHINE_INFO_SPEC = dict(
     names=dict(type="list", elements="str", default=[]),
 )
 MACHINE_INFO_SPEC["secret"]["no_log"] = True
+
+EXTENSION_CLEANUP_SPEC = dict(
+    **spec_from_doc(yaml.safe_load(azure_docs.ModuleDocFragment.FILTERS)["options"]),
+    **spec_from_doc(yaml.safe_load(azure_docs.ModuleDocFragment.DOCUMENTATION)["options"]),
+    machines=dict(type="list", elements="str", default=[]),
+    classifications=dict(type="list", elements="str", default=["installed_but_blocked", "refused_by_lockdown"],
+                         choices=["installed_but_blocked", "refused_by_lockdown", "failed"]),
+)
+EXTENSION_CLEANUP_SPEC["secret"]["no_log"] = True

@@ -113,8 +113,7 @@ def resolve_names(option: str, items, os_name: str, allowlist: bool) -> Names:
                 raise PlanError("%s: Allow/None is only meaningful in the allowlist" % option)
             name = catalog.ALLOW_NONE
         elif "/" not in name:
-            raise PlanError("%s: %r is neither an extension alias (%s) nor a Publisher/Type name"
-                            % (option, name, ", ".join(sorted(catalog.EXTENSIONS))))
+            raise PlanError(_not_a_name(option, name))
         else:
             check_value(option, name, os_name)
             if not NAME_RE.match(name):
@@ -123,6 +122,11 @@ def resolve_names(option: str, items, os_name: str, allowlist: bool) -> Names:
                                     % (option, name))
                 raise PlanError("%s: %r is not a valid Publisher/Type name (letters, digits, '.', '-', '_' "
                                 "on both sides of one '/')" % (option, name))
+        fixed = catalog.real_name(name)
+        if fixed:
+            # a name Microsoft's documentation misspells: the real one is written, never the one given
+            out.warnings.append("%s: %s; %s is used instead" % (option, fixed[1], fixed[0]))
+            name = fixed[0]
         if _key(name) in seen:
             continue
         seen.add(_key(name))
@@ -130,7 +134,7 @@ def resolve_names(option: str, items, os_name: str, allowlist: bool) -> Names:
         if name == catalog.ALLOW_NONE:
             if os_name == "linux":
                 out.warnings.append("%s: Allow/None is the setting for servers onboarded only for Extended Security "
-                                    "Updates, which concern Windows Server 2012; on Linux it simply blocks every "
+                                    "Updates, which concern Windows Server 2012 and 2016; on Linux it simply blocks every "
                                     "extension" % option)
             continue
         known = catalog.lookup_name(name)
@@ -144,8 +148,6 @@ def resolve_names(option: str, items, os_name: str, allowlist: bool) -> Names:
                 " it does not exist on %s" % os_name.capitalize()
             out.warnings.append("%s: %s is the %s extension, but this host runs %s;%s"
                                 % (option, name, known[1].capitalize(), os_name.capitalize(), hint))
-        if mistake and allowlist:
-            out.warnings.append("%s: %s" % (option, mistake[2]))
         if allowlist and catalog.runs_scripts(name):
             out.warnings.append("%s: %s runs arbitrary scripts as root/SYSTEM; allowing it undoes the "
                                 "point of an allowlist" % (option, name))
@@ -153,6 +155,18 @@ def resolve_names(option: str, items, os_name: str, allowlist: bool) -> Names:
         raise PlanError("%s: Allow/None blocks every extension and cannot be combined with other entries (%s)"
                         % (option, ", ".join(n for n in out.names if n != catalog.ALLOW_NONE)))
     return out
+
+
+def _not_a_name(option, name):
+    """The error for a list entry without a slash: a dotted Publisher.Type, or an alias the catalog lacks."""
+    meant = catalog.slash_form(name)
+    if meant:
+        return ("%s: %r is not an extension name: the agent separates publisher and type with '/', so this entry "
+                "could never match an extension; did you mean %s (Publisher/Type)?" % (option, name, meant))
+    close = catalog.alias_suggestions(name)
+    hint = "did you mean %s? " % " or ".join(close) if close else ""
+    return ("%s: %r is neither an extension alias nor a Publisher/Type name; %saliases: %s"
+            % (option, name, hint, ", ".join(sorted(catalog.EXTENSIONS))))
 
 
 # --------------------------------------------------------------------- desired state
@@ -555,6 +569,13 @@ def plan(desired: Desired, current: dict) -> Plan:
                                 "agent, or leave the setting out)" % (prop, catalog.version_text(spec["since"])))
             raise PlanError("unknown property %s (this agent has: %s)" % (prop, ", ".join(sorted(current))))
 
+    # settings decided in Azure now: set only because the task asks, with a warning naming who owns them
+    options = {prop: option for option, prop in catalog.OPTION_PROPERTIES.items()}
+    for prop in desired.managed():
+        warning = catalog.owner_warning(options.get(prop, "settings." + prop), prop, dict(current, **desired.values))
+        if warning:
+            result.warnings.append(warning)
+
     now_mode = str(current.get("config.mode", "full")).lower()
     result.mode_before = now_mode
     want_mode = desired.values.get("config.mode", now_mode)
@@ -579,6 +600,10 @@ def plan(desired: Desired, current: dict) -> Plan:
             continue
         before = current.get(prop)
         target = _target(desired, prop, before)
+        if prop == "extensions.allowlist" and isinstance(target, list) and len(target) > 1 and any(
+                str(x).lower() == catalog.ALLOW_NONE.lower() for x in target):
+            raise PlanError("extensions_allowlist: the agent's allowlist is Allow/None, which blocks every extension and "
+                            "cannot be combined with other entries; give the whole allowlist with list_action: replace")
         if prop in result.pending:
             result.after[prop] = target  # as given: planned again once the agent shows its stored value
             continue

@@ -76,7 +76,8 @@ PROFILES = {
     },
     "log_analytics": {
         "description": ("Legacy: the Log Analytics agent and the Dependency agent; guest configuration off. The Log "
-                        "Analytics agent is retired: use ama_only instead"),
+                        "Analytics agent is retired and the Dependency agent deprecated (retired 2028-06-30): use "
+                        "ama_only instead"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["log_analytics", "dependency_agent"],
@@ -84,10 +85,24 @@ PROFILES = {
         },
     },
     "esu": {
-        "description": "Windows Server 2012 ESU only - nothing may be installed (Allow/None)",
+        "description": ("Extended Security Updates only, for Windows Server 2012 / 2012 R2 and Windows Server 2016 "
+                        "(configurable through Arc since 2026-08-03) - nothing may be installed (Allow/None)"),
         "options": {
             "mode": "full",
             "extensions_allowlist": ["Allow/None"],
+        },
+    },
+    "essential_machine_management": {
+        "description": ("Essential Machine Management (preview): exactly the extensions its ManagedOpsPolicy initiative "
+                        "deploys to every enrolled Arc server - the Azure Monitor Agent, Azure Update Manager "
+                        "(assessment and patching), Change Tracking - and guest configuration on, which its machine "
+                        "configuration (security baseline audit) needs. It lets Azure collect monitoring data, assess "
+                        "and install OS updates, track changes and audit the configuration; no other extension "
+                        "(no script runners) can be installed"),
+        "options": {
+            "mode": "full",
+            "extensions_allowlist": ["azure_monitor_agent", "update_assessment", "update_patching", "change_tracking"],
+            "guestconfiguration_enabled": True,
         },
     },
     "monitor": {
@@ -97,21 +112,19 @@ PROFILES = {
         },
     },
     "block_scripts": {
-        "description": "Block the extensions that run scripts (the documentation's eight entries and the real Linux Hybrid Worker name)",
+        "description": ("Block the extensions that run scripts (the documentation's eight entries, with the Hybrid "
+                        "Runbook Worker under its real names, which the documentation misspells)"),
         "options": {
             "mode": "full",
             "extensions_blocklist": [
-                # the documentation's eight entries ...
                 "Microsoft.CPlat.Core/RunCommandHandlerWindows",
                 "Microsoft.CPlat.Core/RunCommandHandlerLinux",
                 "Microsoft.Compute/CustomScriptExtension",
                 "Microsoft.Azure.Extensions/CustomScript",
                 "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForWindows",
-                "Microsoft.Azure.Automation/HybridWorkerForLinux",
+                "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux",
                 "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent",
                 "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux",
-                # ... and the real name of the Linux Hybrid Worker, which the documentation misspells
-                "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux",
             ],
         },
     },
@@ -124,7 +137,8 @@ PROFILES = {
     },
     "defaults": {
         "description": ("Back to the agent's defaults - full mode, no lists, guest configuration, extensions and "
-                        "incoming connections on, no incoming connection ports"),
+                        "incoming connections on. Settings decided in Azure (connection.type, proxy.bypass, "
+                        "incomingconnections.ports) are left as they are"),
         "options": {
             "mode": "full",
             "extensions_allowlist": [],
@@ -132,10 +146,34 @@ PROFILES = {
             "guestconfiguration_enabled": True,
             "extensions_enabled": True,
             "incomingconnections_enabled": True,
-            "incomingconnections_ports": [],
         },
     },
 }
+
+
+def profile_name(value) -> str:
+    """A profile name as text, whatever type YAML gave it (``2022``, ``1.10``, ``yes``, a date): the text Ansible
+    makes of it for a ``str`` option, so that a name and a key of ``profiles`` written alike are the same name."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list, tuple, set)):
+        raise PlanError("profile names are text, not %s: %r" % (type(value).__name__, value))
+    return str(value)
+
+
+def user_profiles(given) -> dict:
+    """The user's ``profiles`` keyed by text names; a name given twice (``1`` and ``"1"``) is an error naming it."""
+    if given is None:
+        return {}
+    if not isinstance(given, dict):
+        raise PlanError("profiles must be a dictionary of profile names and profiles, got %s" % type(given).__name__)
+    out, spelt = {}, {}
+    for key, entry in given.items():
+        text = profile_name(key)
+        if text in out:
+            raise PlanError("profiles: %r and %r are the same profile name %s; give it once" % (spelt[text], key, text))
+        out[text], spelt[text] = entry, key
+    return out
 
 
 def _merge(layers):
@@ -191,8 +229,9 @@ def resolve(options: dict, argument_spec=None, given=None) -> dict:
         if options.get("overrides"):
             raise PlanError("overrides needs profile")
         return dict(options)
+    name = profile_name(name)
     profiles = dict(PROFILES)
-    profiles.update(options.get("profiles") or {})
+    profiles.update(user_profiles(options.get("profiles")))
     if name not in profiles:
         raise PlanError("profile %s is not a profile; known profiles: %s"
                         % (name, ", ".join(sorted(profiles)) or "none (profiles is empty)"))

@@ -339,8 +339,10 @@ class _PowerShellSyntax(_Syntax):
             lines = ["$P = %s" % ps_quote(step.path)]
         else:
             lines = ["$P = $env:SystemDrive + %s" % ps_quote(WINDOWS_EXTENSIONS)]
-        return lines + ["if (Test-Path -LiteralPath $P) { Get-ChildItem -LiteralPath $P -Directory -Name -Recurse "
-                        "-Depth 1 }", "$r = 0"]
+        # two levels (Publisher.Type, then its versions) without -Depth, which PowerShell 5.0 added
+        return lines + ["if (Test-Path -LiteralPath $P) { foreach ($D in (Get-ChildItem -LiteralPath $P -Directory -Name)) "
+                        "{ Write-Output $D; foreach ($V in (Get-ChildItem -LiteralPath ($P + '\\' + $D) -Directory -Name)) "
+                        "{ Write-Output ($D + '\\' + $V) } } }", "$r = 0"]
 
     def service(self, step):
         lines = ["$r = 1"]

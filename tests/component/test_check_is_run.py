@@ -7,8 +7,11 @@ does: ``changed``, ``changes``, ``commands``, ``removed_extensions``, the diff (
 compares them: lists as sets, names case-insensitive), or the same failure.
 
 The one start the agent does not let anyone predict: in monitor mode, the ``effective`` variant shows Microsoft's
-lists instead of the stored ones, so before leaving monitor mode nobody can know the stored lists. There check mode
-must say so in ``notes``, and the end state it predicts for every setting it manages must still be the real one.
+lists instead of the stored ones, so before leaving monitor mode nobody can know the stored lists, and the module
+cannot tell which variant it talks to. For a task that leaves monitor mode and manages the lists or removes
+blocked extensions, check mode must therefore say so in both variants (``unknown_in_monitor_mode``, ``notes``
+and the diff), every change it predicts must be what the run ends with, and it must never predict a removal that
+the run does not make.
 The hosts are the unit suite's targets: POSIX scripts run by /bin/sh, PowerShell by the WinRM endpoint's
 interpreter.
 """
@@ -109,8 +112,30 @@ def compare(target, task):
     return check, real
 
 
-def start_is_unknowable(control, state):
-    return state["config.mode"] == "monitor" and control["variants"].get("monitor_list") == "effective"
+def start_is_unknowable(state, task):
+    """The task leaves monitor mode and depends on the stored lists (it manages them, or removes extensions)."""
+    manages = any(task.get(o) is not None for o in ("extensions_allowlist", "extensions_blocklist",
+                                                    "guestconfiguration_enabled"))
+    return state["config.mode"] == "monitor" and task.get("mode") == "full" and (manages or task["remove_blocked"])
+
+
+def assert_honest_about_monitor_mode(check, real):
+    """Check mode of a task that leaves monitor mode: it says what it cannot know and predicts nothing false."""
+    assert check["unknown_in_monitor_mode"], check
+    assert any("monitor mode" in n for n in check.get("notes") or []), check
+    for change in check["changes"]:
+        assert planner.same(change["property"], real["config"].get(change["property"]), change["after"]), (
+            change, check, real)
+    # never a removal that the run does not make
+    removed = [(e["publisher"].lower(), e["type"].lower(), e["version"]) for e in real.get("removed_extensions") or []]
+    for ext in check.get("removed_extensions") or []:
+        assert (ext["publisher"].lower(), ext["type"].lower(), ext["version"]) in removed, (check, real)
+    marker = "(unknown until the agent has left monitor mode)"
+    for prop, value in check["diff"]["after"].items():
+        assert value == marker or planner.same(prop, real["config"].get(prop), value), (prop, check, real)
+    for prop in check["unknown_in_monitor_mode"]:
+        if prop in check["diff"]["before"]:
+            assert check["diff"]["before"][prop] == marker, check["diff"]
 
 
 @settings(max_examples=logic_env.examples(30), deadline=None, suppress_health_check=list(HealthCheck))
@@ -119,12 +144,10 @@ def test_check_mode_reports_what_the_run_does(start, task):
     flavour, control, state, installed = start
     target = make_target(flavour, control, state, installed)
     check, real = compare(target, task)
-    if start_is_unknowable(control, state) and not check.get("failed") and check.get("changed") and any(
-            c["property"] in catalog.MONITOR_SHADOWED for c in (real.get("changes") or []) + check["changes"]):
-        assert any("monitor mode" in n for n in check.get("notes") or []), check
-        predicted = {c["property"]: c["after"] for c in check["changes"]}
-        for prop, value in predicted.items():
-            assert planner.same(prop, real["config"].get(prop), value), (prop, check, real)
+    if start_is_unknowable(state, task) and not check.get("failed") and not real.get("failed"):
+        assert_honest_about_monitor_mode(check, real)
+        again = target.run(**task)
+        assert again.get("changed") is False and not again.get("failed"), again
         return
     assert outcome(check) == outcome(real), (check, real)
     if not check.get("failed"):
@@ -134,3 +157,33 @@ def test_check_mode_reports_what_the_run_does(start, task):
     if not real.get("failed"):
         again = target.run(**task)
         assert again.get("changed") is False and not again.get("failed"), again
+
+
+@pytest.mark.parametrize("variant", ["stored", "effective"])
+@pytest.mark.parametrize("flavour", ["linux", "windows"])
+def test_leaving_monitor_mode_predicts_no_removal_from_microsofts_list(variant, flavour):
+    """Stored allowlist: Custom Script allowed. In monitor mode the effective variant shows Microsoft's list, which
+    does not hold it. Leaving monitor mode with remove_blocked must not remove it, in check mode or in the run."""
+    custom = names(flavour, ["custom_script"])[0]
+    state = {"config.mode": "monitor", "extensions.allowlist": [custom, names(flavour, ["azure_monitor_agent"])[0]]}
+    target = make_target(flavour, {"variants": {"monitor_list": variant}}, state, [custom])
+    check, real = compare(target, {"mode": "full", "remove_blocked": True, "allow_empty_allowlist": True})
+    assert not check.get("failed") and not real.get("failed"), (check, real)
+    assert check["removed_extensions"] == [] and real["removed_extensions"] == [], (check, real)
+    assert check["unknown_in_monitor_mode"] == ["extensions.allowlist", "extensions.blocklist"]
+    assert any(custom in n for n in check["notes"]), check["notes"]   # "may also remove", named
+    assert target.installed(), "the allowed extension was removed"
+
+
+@pytest.mark.parametrize("variant", ["stored", "effective"])
+def test_leaving_monitor_mode_with_an_allowlist_predicts_the_certain_removal(variant):
+    custom = names("linux", ["custom_script"])[0]
+    state = {"config.mode": "monitor", "extensions.allowlist": [custom]}
+    target = make_target("linux", {"variants": {"monitor_list": variant}}, state, [custom])
+    task = {"mode": "full", "extensions_allowlist": ["azure_monitor_agent"], "remove_blocked": True}
+    check, real = compare(target, task)
+    assert [e["type"] for e in check["removed_extensions"]] == ["CustomScript"]
+    assert check["removed_extensions"] == real["removed_extensions"]
+    allow = [c for c in check["changes"] if c["property"] == "extensions.allowlist"]
+    assert allow and allow[0]["before"] == "(unknown until the agent has left monitor mode)"
+    assert check["diff"]["before"]["extensions.allowlist"] == "(unknown until the agent has left monitor mode)"

@@ -171,3 +171,57 @@ def test_sdk_missing_message(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.count("\n") == 1
     assert "pip install azure-identity azure-mgmt-resourcegraph" in out
+
+
+def test_a_dropped_connection_is_retried(client_env):
+    fake = client_env
+    fake.update_state(lambda s: s.update(faults={"drop_graph": 2}))
+    sleeps = Sleeps()
+    machines, warnings = azure.list_machines(options(fake), sleep=sleeps)
+    assert len(machines) == 6 and warnings == []
+    assert fake.state.dropped == 2 and len(sleeps) == 2
+
+
+def test_dropped_connections_end_in_one_line_after_a_bounded_number_of_retries(client_env):
+    fake = client_env
+    fake.update_state(lambda s: s.update(faults={"drop_graph": 100}))
+    sleeps = Sleeps()
+    with pytest.raises(azure.AzureError) as caught:
+        azure.list_machines(options(fake), sleep=sleeps)
+    text = str(caught.value)
+    assert "cannot reach Azure at %s" % fake.url in text and "after %d retries" % azure.MAX_CONNECTION_RETRIES in text
+    assert "\n" not in text and "Traceback" not in text and SECRET not in text
+    assert fake.state.dropped == azure.MAX_CONNECTION_RETRIES + 1 and len(sleeps) == azure.MAX_CONNECTION_RETRIES
+
+
+def test_the_query_asks_only_for_the_columns_it_reads(client_env):
+    fake = client_env
+    machines, _w = azure.list_machines(options(fake))
+    queries = {r["body"]["query"] for r in fake.graph_requests()}
+    assert queries == {azure.QUERY} and "| project id, name," in azure.QUERY
+    full = {m["resource_id"]: m for m in azure.list_machines(dict(options(fake)), sleep=Sleeps())[0]}
+    # the projected rows normalise exactly as whole rows do
+    old = azure.QUERY
+    try:
+        azure.QUERY = azure.FULL_QUERY
+        whole = {m["resource_id"]: m for m in azure.list_machines(options(fake))[0]}
+    finally:
+        azure.QUERY = old
+    assert whole == full and len(whole) == len(machines)
+
+
+def test_an_unreadable_setting_fails_closed(client_env):
+    fake = client_env
+
+    def garble(state):
+        state["machines"][0]["config"]["_raw"] = {"guestConfigurationEnabled": "maybe"}
+    fake.update_state(garble)
+    machines, warnings = azure.list_machines(options(fake))
+    web01 = [m for m in machines if m["name"] == "web01"][0]
+    assert web01["unreadable"] == ["guestconfiguration.enabled"]
+    assert "guestconfiguration.enabled" not in web01["agent_configuration"]
+    assert any("unreadable" in w for w in warnings)
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
+    diffs = arcmachine.differences({"profile": "defender"}, "linux", web01["agent_configuration"],
+                                   web01["unreadable"])
+    assert {"property": "guestconfiguration.enabled", "expected": False, "actual": "unreadable"} in diffs

@@ -60,8 +60,8 @@ def fleets(draw):
 
 
 ALLOWED_TAGS = {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p", "b", "div", "table", "thead",
-                "tbody", "tr", "th", "td", "a", "code", "script"}
-VOID = {"meta"}
+                "tbody", "tr", "th", "td", "a", "code", "script", "input", "details", "summary", "span", "ul", "li"}
+VOID = {"meta", "input"}
 
 
 class StrictHTML(html.parser.HTMLParser):
@@ -76,9 +76,10 @@ class StrictHTML(html.parser.HTMLParser):
     def handle_starttag(self, tag, attrs):
         assert tag in ALLOWED_TAGS, "unexpected tag <%s> %r" % (tag, attrs)
         for key, value in attrs:
-            assert key in ("lang", "charset", "name", "content", "class", "id", "href", "data-type", "data-v"), key
-            if key == "href":
-                self.host_links.append(value)
+            assert key in ("lang", "charset", "name", "content", "class", "id", "href", "data-type", "data-v",
+                           "type", "placeholder", "aria-label", "open"), key
+            if key == "id":
+                self.host_links.append("#" + value)
         if tag not in VOID:
             self.stack.append(tag)
 

@@ -80,7 +80,9 @@ def args_for(fake, **args):
 
 
 def polls(fake):
-    return len([r for r in fake.graph_requests() if "hybridcompute" in json.dumps(r.get("body", "")).lower()])
+    """Polls so far: the machine queries (each poll also reads the extension resources, a query of its own)."""
+    return len([r for r in fake.graph_requests() if "hybridcompute" in json.dumps(r.get("body", "")).lower()
+                and "machines/extensions" not in json.dumps(r.get("body", "")).lower()])
 
 
 def run(args, until, timeout=30, queue=None, during=None):
@@ -153,7 +155,8 @@ def test_one_event_per_drifted_machine_nothing_for_compliant_or_unreported(fake,
     assert web02["meta"] == {"hosts": "web02"} and sorted(web02) == ["arc_drift", "meta"]
     assert details == {"name": "web02", "resource_id": rid("web02"), "os_type": "linux", "profile": "defender",
                        "status": "Connected", "agent_version": "1.64.03414.2961",
-                       "last_status_change": "2026-11-30T08:15:02.9794112Z"}
+                       "last_status_change": "2026-11-30T08:15:02.9794112Z", "host_name": "web02",
+                       "overrides": {}}
     assert sorted(web02["arc_drift"]["differences"], key=lambda d: d["property"]) == [
         {"property": "extensions.allowlist", "expected": [AMA, MDE],
          "actual": [AMA, MDE, SCRIPT]},
@@ -525,3 +528,23 @@ def test_a_scope_that_cannot_be_read_is_warned_once_while_it_lasts(fake, caplog)
     assert running and queue.events == []
     warned = [r for r in caplog.records if r.levelno == logging.WARNING and "cannot be read" in r.getMessage()]
     assert len(warned) == 1, [r.getMessage() for r in warned]
+
+
+def test_while_every_scope_is_denied_the_warning_comes_back_rate_limited(caplog):
+    """Promise: the source keeps warning (rate-limited) while nothing can be read; it never goes quiet."""
+    settings = SOURCE["settings_from"]({"profile": "defender"})
+    watch = SOURCE["_Watch"](settings)
+    denied = ["subscription x: cannot be read by this identity (AuthorizationFailed); the other scopes still load"]
+    drift = SOURCE["_drift"]
+    with caplog.at_level(logging.DEBUG, logger="arcguard.azcmagent.arc_drift"):
+        for minute in range(0, 61):
+            watch.warn(denied, now=minute * 60.0, nothing_read=True)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and "cannot be read" in r.getMessage()]
+    assert len(warnings) == 1 + 3600 // drift.WARN_REPEAT_ALL_DENIED
+    assert "still; no machine can be read" in warnings[-1].getMessage()
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="arcguard.azcmagent.arc_drift"):
+        watch2 = SOURCE["_Watch"](settings)
+        for minute in range(0, 61):
+            watch2.warn(denied, now=minute * 60.0, nothing_read=False)
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 2   # hourly when others load

@@ -104,7 +104,7 @@ def test_html_renders_in_chromium_with_the_right_counts_and_sorts(audited, tmp_p
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("</body>", "<script>var th=document.querySelectorAll('#hosts th')[3];th.click();th.click();"
                                   "document.title='sorted:'+Array.prototype.map.call(document.querySelectorAll('#hosts tbody tr'),"
-                                  "function(r){return r.cells[0].textContent+'='+r.cells[3].textContent;}).join(',');</script></body>"))
+                                  "function(r){return r.cells[0].textContent+'='+r.cells[3].getAttribute('data-v');}).join(',');</script></body>"))
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--user-data-dir=%s" % (tmp_path / "profile")]
@@ -116,6 +116,19 @@ def test_html_renders_in_chromium_with_the_right_counts_and_sorts(audited, tmp_p
     order = [item.split("=") for item in title[len("sorted:"):].split(",")]
     counts = [int(c) for _name, c in order]
     assert counts == sorted(counts, reverse=True) and counts[0] == 3
+    # drifted hosts come first, then errors; compliant hosts are in their own (folded) table
+    first = [name for name, _c in order]
+    assert set(first) == {"esu_host", "drift_gc", "drift_lists", "monitor", "noagent", "unreachable"}
+    # the filter box hides every row (compliant ones too) without the text typed, after its short pause
+    filtered = tmp_path / "filtered.html"
+    filtered.write_text(html.replace("</body>", "<script>var box=document.getElementById('filter');box.value='OK1';"
+                                     "box.dispatchEvent(new Event('input'));setTimeout(function(){document.title='shown:'+"
+                                     "Array.prototype.filter.call(document.querySelectorAll('tr.h'),function(r){return !r.hidden;})"
+                                     ".map(function(r){return r.cells[0].textContent;}).join(',')+':'+"
+                                     "document.getElementById('compliant-hosts').open;},400);</script></body>"))
+    dom = subprocess.run([CHROMIUM] + flags + ["--virtual-time-budget=2000", "--dump-dom", filtered.as_uri()],
+                         capture_output=True, text=True, timeout=120, check=True).stdout
+    assert dom.split("<title>")[1].split("</title>")[0] == "shown:ok1:true"
     shot = tmp_path / "report.png"
     subprocess.run([CHROMIUM] + flags + ["--window-size=1280,900", "--screenshot=%s" % shot, page.as_uri()],
                    capture_output=True, timeout=120, check=True)

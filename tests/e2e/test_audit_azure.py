@@ -73,6 +73,13 @@ def test_source_azure_touches_no_host_and_judges_the_unreachable(fake, tmp_path)
     proc, data, report, hosts = run_audit(fake, tmp_path, "azure")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert invocations(hosts) == 0
+    # one computation on the controller: no task ran (or was skipped) once per host of the inventory
+    recap = proc.stdout[proc.stdout.index("PLAY RECAP"):]
+    assert [line.split()[0] for line in recap.splitlines()[1:] if line.strip()] == ["localhost"]
+    assert not any(("[%s]" % name) in proc.stdout for name in hosts)
+    # the machines listed once, and their extension resources once, in the same pass
+    queries = [r["body"]["query"] for r in fake.graph_requests()]
+    assert len(queries) == 2 and sum("machines/extensions" in q for q in queries) == 1, queries
     h = data["hosts"]
     assert h["web01"]["compliant"] is True and h["web01"]["azure"]["compliant"] is True
     # Azure does not report incomingconnections.enabled: not drift, shown as not reported
@@ -94,6 +101,11 @@ def test_source_azure_touches_no_host_and_judges_the_unreachable(fake, tmp_path)
 def test_source_both_findings(fake, tmp_path):
     proc, data, report, hosts = run_audit(fake, tmp_path, "both")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # nothing Azure-related per host: the machines listed once, by the one report task on the controller
+    # the machines listed once, and their extension resources once, in the same pass
+    queries = [r["body"]["query"] for r in fake.graph_requests()]
+    assert len(queries) == 2 and sum("machines/extensions" in q for q in queries) == 1, queries
+    assert proc.stdout.count("TASK [Write report.json, report.xml and report.html]") == 1
     h = data["hosts"]
     assert h["web01"]["compliant"] is True and h["web01"]["findings"] == []
     assert h["web02"]["compliant"] is False and h["web02"]["azure"]["compliant"] is False
@@ -193,3 +205,28 @@ def test_plugin_hosts_with_stand_in_agents(fake, tmp_path):
     assert data["hosts"]["db01"]["findings"] == ["host and Azure disagree"]
     # the filters left these out of this inventory
     assert data["not_in_inventory"] == ["DC01", "new01", "pay01"]
+
+
+def test_source_azure_an_ambiguous_name_is_an_error_naming_the_machines_and_not_unmatched(fake, tmp_path):
+    """Two Arc machines named web02 (two subscriptions): the host web02 matches neither, says why, and neither
+    machine is listed as missing from the inventory."""
+    state = fake.read_state()
+    twin = dict([m for m in state["machines"] if m["name"] == "web02"][0], subscription=SUB_B)
+    state["machines"].append(twin)
+    fake.write_state(state)
+    proc, data, _report, _hosts = run_audit(fake, tmp_path, "azure")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    web02 = data["hosts"]["web02"]
+    assert web02["status"] == "error" and web02["error"].startswith("ambiguous: 2 Arc machines are named web02")
+    assert SUB_A in web02["error"] and SUB_B in web02["error"]
+    assert web02["findings"] == ["ambiguous in Azure"] and web02["azure"]["error"] == web02["error"]
+    assert data["not_in_inventory"] == ["new01"]
+
+
+def test_source_azure_a_refused_sign_in_fails_the_run_with_a_clear_line_and_no_secret(fake, tmp_path):
+    env = ansible_env(fake)
+    env["AZURE_CLIENT_SECRET"] = "Wr0ng-Secret-77"
+    proc, data, report, _hosts = run_audit(fake, tmp_path, "azure", env=env, verbosity=3)
+    assert proc.returncode != 0 and data is None and not report.exists()
+    assert "Judge every host from what its agent reports to Azure" in proc.stdout
+    assert "Wr0ng-Secret-77" not in proc.stdout + proc.stderr

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from tests.lib.playbook import VENV_BIN, env, run
-from tests.lib.profiles_expected import PROFILES, expected, matches
+from tests.lib.profiles_expected import AZURE_OWNED, PROFILES, expected, matches
 from tests.lib import fleet
 
 
@@ -26,7 +26,10 @@ def test_every_profile_on_a_fleet_converges_and_is_idempotent(tmp_path, start):
     initial = {"fresh": None, "monitor": {"config.mode": "monitor"},
                "drifted": {"extensions.allowlist": ["Microsoft.Azure.Extensions/CustomScript"],
                            "extensions.blocklist": ["Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"],
-                           "guestconfiguration.enabled": False, "extensions.enabled": False}}[start]
+                           "guestconfiguration.enabled": False, "extensions.enabled": False,
+                           # decided in Azure: no profile may touch them
+                           "connection.type": "direct", "proxy.bypass": ["Arc"],
+                           "incomingconnections.ports": [22, 6516]}}[start]
     hosts, roots = {}, {}
     for profile in PROFILES:
         root = str(tmp_path / profile)
@@ -44,6 +47,8 @@ def test_every_profile_on_a_fleet_converges_and_is_idempotent(tmp_path, start):
         seen = agent_listing(hosts[profile]["lockdown_executable"])
         for prop, want in expected(profile, "linux").items():
             assert matches(prop, seen[prop], want), (profile, prop, seen[prop], want)
+        for prop in AZURE_OWNED if start == "drifted" else ():
+            assert matches(prop, seen[prop], initial[prop]), (profile, prop, seen[prop])
         fleet.clear_log(roots[profile])
     second = run(tmp_path, [role_task()], hosts=hosts)
     assert second.rc == 0 and "changed=1" not in second.stdout, second.stdout[-3000:]

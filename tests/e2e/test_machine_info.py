@@ -62,3 +62,28 @@ def test_bad_options_are_refused_before_any_request(fake, tmp_path, options, wor
     assert len(fake.requests) == before, "a request reached Azure before the options were checked"
     assert "Traceback" not in proc.stdout + proc.stderr and "_AnsibleTagged" not in result["msg"]
     assert SECRET not in proc.stdout + proc.stderr + json.dumps(result)
+
+
+def test_host_names_agree_with_the_inventory_and_tag_names_match_in_any_case(fake, tmp_path):
+    """A clone of web01 in another resource group, a machine named all: arc_machine_info names them as the
+    inventory plugin does (one rule), and a tags filter matches the tag name in any case."""
+    from tests.lib.azure_env import inventory, write_inventory
+
+    def hostile(state):
+        state["machines"].append({"name": "web01", "subscription": SUB_B, "resource_group": "rg-clone", "os": "linux",
+                                  "status": "Connected", "tags": {"ENV": "prod"}})
+        state["machines"].append({"name": "all", "subscription": SUB_A, "resource_group": "rg-x", "os": "linux",
+                                  "status": "Connected", "tags": {}})
+    fake.update_state(hostile)
+    _proc, result = run_task(fake, tmp_path, {"subscriptions": [SUB_A, SUB_B]})
+    names = {m["resource_id"].lower(): m["host_name"] for m in result["machines"]}
+    assert "web01" not in names.values() and "all" not in names.values()
+    assert "web01~RG-Web~%s" % SUB_A in names.values() and "web01~rg-clone~%s" % SUB_B in names.values()
+    assert any("2 machines are named 'web01'" in w for w in result["warnings"])
+    proc, listed = inventory(fake, write_inventory(tmp_path / "fleet.arc.yml", subscriptions=[SUB_A, SUB_B]), "--list")
+    assert proc.returncode == 0, proc.stderr
+    assert {v["arc_resource_id"].lower(): h for h, v in listed["_meta"]["hostvars"].items()} == names
+    _proc, tagged = run_task(fake, tmp_path, {"subscriptions": [SUB_A, SUB_B], "tags": {"env": "prod"}})
+    assert "web01~rg-clone~%s" % SUB_B in [m["host_name"] for m in tagged["machines"]]
+    _proc, wrong_value = run_task(fake, tmp_path, {"subscriptions": [SUB_A, SUB_B], "tags": {"env": "PROD"}})
+    assert wrong_value["machines"] == []

@@ -89,7 +89,8 @@ def test_rulebook_puts_the_lockdown_back(tmp_path):
     with fakeazure.FakeAzure(state=state, workdir=str(tmp_path / "azure")) as fake:
         inventory = {"all": {"hosts": {
             name: {"ansible_connection": "local", "ansible_python_interpreter": os.path.join(bin_dir, "python"),
-                   "lockdown_executable": agent}
+                   "lockdown_executable": agent,
+                   "arc_resource_id": fakeazure.machine_id(azure_machine(name, agent))}
             for name, agent in (("web01", exe), ("web02", other_exe))}}}
         (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
         (tmp_path / "drift.yml").write_text(yaml.safe_dump({
@@ -172,3 +173,79 @@ def test_bad_argument_stops_ansible_rulebook_with_the_message(tmp_path):
     text = proc.stdout + proc.stderr
     assert proc.returncode != 0, text
     assert "arcguard.azcmagent.arc_drift: interval must be at least 30 seconds, got 5" in text, text
+
+
+@pytest.mark.parametrize("hostile", ["all", "web*"])
+def test_an_event_from_a_machine_named_like_a_pattern_changes_nothing_else(tmp_path, hostile):
+    """A machine whose name is a pattern (or all) drifts: the event's limit is its qualified host name, which
+    no host of this inventory is, so the lockdown runs nowhere; the fleet's agents see no configuration call.
+    Then a host of the inventory that claims that host name with another machine's resource ID: the role's
+    guard refuses before any change."""
+    bin_dir = rulebook_bin()
+    agents = {}
+    for name in ("web01", "web02"):
+        agents[name] = fleet.make_host(str(tmp_path / name))
+        for args in (["extensions.allowlist", AMA + "," + MDE], ["guestconfiguration.enabled", "false"],
+                     ["incomingconnections.enabled", "false"]):
+            subprocess.run([agents[name], "config", "set"] + args, check=True, capture_output=True)
+    good = as_azure_reports(agent_settings(agents["web01"]))
+    machines = [{"name": n, "subscription": SUB, "resource_group": "arc-prod", "os": "linux", "status": "Connected",
+                 "config": dict(good)} for n in ("web01", "web02")]
+    # the hostile machine reports a weakened allowlist: drift under defender
+    machines.append({"name": hostile, "subscription": SUB, "resource_group": "arc-rogue", "os": "linux",
+                     "status": "Connected", "config": dict(good, **{"extensions.allowlist": [AMA, MDE, SCRIPT]})})
+    expected_host = "%s~arc-rogue~%s" % (hostile.replace("*", "_"), SUB)
+    (tmp_path / "azure").mkdir()
+    state = {"tenant": fakeazure.TENANT, "identities": {"app1": {"secret": SECRET, "subscriptions": [SUB]}},
+             "subscriptions": {SUB: {}}, "throttle": {"quota": 1000, "window": 5}, "machines": machines}
+    with fakeazure.FakeAzure(state=state, workdir=str(tmp_path / "azure")) as fake:
+        hosts = {name: {"ansible_connection": "local", "ansible_python_interpreter": os.path.join(bin_dir, "python"),
+                        "lockdown_executable": agents[name], "arc_resource_id": fakeazure.machine_id(machines[i])}
+                 for i, name in enumerate(("web01", "web02"))}
+        # a host that claims the event's host name but is web02's machine: the guard must refuse
+        decoy = dict(hosts["web02"])
+        hosts[expected_host] = decoy
+        (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
+        (tmp_path / "drift.yml").write_text(yaml.safe_dump({
+            "drift_profile": "defender", "drift_interval": INTERVAL, "drift_subscriptions": [SUB],
+            "drift_auth_source": "env", "drift_arm_endpoint": fake.url, "drift_authority_host": fake.url}))
+        env = dict(os.environ)
+        env.update(fake.env(secret=SECRET))
+        env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""),
+                    "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
+                    "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+                    "ARCGUARD_DRIFT_TEST_MIN_INTERVAL": "0"})
+        log_path = tmp_path / "rulebook.log"
+        with open(log_path, "w") as log:
+            proc = subprocess.Popen([os.path.join(bin_dir, "ansible-rulebook"), "-r", "arcguard.azcmagent.enforce",
+                                     "-i", str(tmp_path / "inventory.yml"), "--vars", str(tmp_path / "drift.yml"),
+                                     "-v"],
+                                    cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                    stdin=subprocess.DEVNULL, start_new_session=True)
+
+        def output():
+            return log_path.read_text(errors="replace")
+
+        try:
+            assert wait_for(lambda: "PLAY RECAP" in output() or proc.poll() is not None, 120), output()
+            wait_for(lambda: len(fake.graph_requests()) >= 4, 30)
+            text = output()
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait()
+    # the lockdown ran, limited to the qualified name (never the pattern), and the guard stopped it before any
+    # change (ansible-rulebook logs a failed run's output twice)
+    assert "PLAY [Lock down the Azure Connected Machine agent]" in text, text
+    assert "Nothing changed: the drift event is about" in text, text
+    assert "TASK [arcguard.azcmagent.lockdown : Apply the azcmagent profile]" not in text, text
+    assert "[web01]" not in text and "[web02]" not in text, text
+    assert "%s : ok=0    changed=0" % expected_host in text, text
+    for name in ("web01", "web02"):
+        assert [r["argv"][:2] for r in fleet.read_log(str(tmp_path / name)) if r["argv"][:2] == ["config", "set"]] \
+            == [["config", "set"]] * 3    # only the test's own setup
+    assert SECRET not in text

@@ -16,6 +16,8 @@ leaves open is a switchable variant (``variants`` in the state file):
   ``x-ms-user-quota-*`` headers on every answer, throttling (429, with or without ``Retry-After``), a scope the
   identity may not read.
 - ARM: ``GET .../providers/Microsoft.HybridCompute/machines/{name}`` and ``Machines_ListBySubscription``.
+- Extension resources (``.../machines/{m}/extensions/{e}``): Resource Graph rows, ARM GET and DELETE with its
+  long-running operation; see the section "extension resources" below for their state and variants.
 
 The machines come from a JSON state file that tests may rewrite while the server runs (it is re-read when it
 changes). A machine is written compactly with azcmagent property names; the fake sends it as Azure does
@@ -45,6 +47,12 @@ Variants (all optional; the first value is the default):
 - ``row_shape``: ``arg`` (envelope + Resource Graph columns) | ``arm`` (also ``systemData`` and ``resources``).
 - ``os_type_case``: ``lower`` ("linux") | ``title`` ("Linux").
 - ``token_expires_in``: ``int`` | ``string`` ("3599").
+
+Faults (``faults`` in the state file): ``drop_graph``: N closes the connection of the first N Resource Graph
+requests without an answer (the client sees the connection dropped).
+
+Queries: ``resources`` or ``resourcecontainers``, ``where type =~ '...'``, ``project col, alias = col.path``,
+``order by id``; rows are expanded once per state file version and query.
 
 Run it by hand: ``python tests/lib/fakeazure.py --state FILE`` prints one JSON line with ``port``, ``ca``,
 ``url`` and ``trap`` (the egress trap's proxy URL). In tests, use ``FakeAzure`` (a context manager).
@@ -265,6 +273,16 @@ def _hms(seconds):
     return "%02d:%02d:%02d" % (seconds // 3600, seconds % 3600 // 60, seconds % 60)
 
 
+def _path_get(row, path):
+    """``properties.status`` of a row; KQL's column names and property names are case-sensitive."""
+    value = row
+    for part in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
 class State:
     """The state file, re-read whenever it changes, plus what the server keeps in memory."""
 
@@ -277,6 +295,8 @@ class State:
         self.quota = {}        # identity -> [window start, used]
         self.throttled = 0
         self.requests = []     # every request: method, path, query, body (parsed), headers (no secrets dropped)
+        self.dropped = 0       # Resource Graph requests answered by closing the connection (faults.drop_graph)
+        self.rows_cache = {}   # (query, subscriptions) -> rows, while the state file does not change
         self.load()
 
     def load(self):
@@ -294,6 +314,7 @@ class State:
                 except ValueError:
                     return self.data       # half-written: keep the previous state
                 self.mtime = key
+                self.rows_cache = {}
             return self.data
 
     @property
@@ -301,7 +322,318 @@ class State:
         return self.load().get("variants") or {}
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+# ================================================================================== extension resources
+# Everything about Microsoft.HybridCompute/machines/extensions lives in this section (rows, the projected
+# Resource Graph query, ARM GET and DELETE with its long-running operation). A machine of the state file lists
+# its extension resources compactly:
+#
+#     "extensions": [{"name": "MDE.Linux", "publisher": "Microsoft.Azure.AzureDefenderForServers",
+#                     "type": "MDE.Linux", "version": "1.0.5.0",
+#                     "state": "Succeeded | Failed | Creating | Deleting | Updating",
+#                     "message": "... (absent: no message)", "level": "Error | Information | Warning",
+#                     "created_by": "...", "last_modified_by": "...", "system_data": true}]
+#
+# ``system_data: false`` leaves systemData out of that resource everywhere (ARM does not always send it).
+# Variants:
+# - ``extension_system_data``: ``present`` (Resource Graph rows carry systemData) | ``absent`` (no such column:
+#   ``column_ifexists`` answers null, as KQL does; whether Resource Graph has it is not documented).
+# - ``extension_id_case``: ``lower`` (``.../machines/m/extensions/e``) | ``title`` (``.../Machines/m/Extensions/e``,
+#   as the specification's examples spell it).
+# - ``status_level``: ``Information`` (as seen) | ``Info`` (the specification's enum).
+# - ``extension_kql``: ``full`` | ``basic`` (``column_ifexists`` refused as a bad query, HTTP 400).
+# - ``extension_delete``: ``location`` (202 + Location; polling it answers 202 until done, then 204) |
+#   ``async_operation`` (202 + Azure-AsyncOperation and Location; the operation answers InProgress, then
+#   Succeeded) | ``sync`` (200, gone at once).
+# Top-level state keys: ``delete_polls`` (polls an operation stays pending, default 1), ``arm_throttle``
+# ({"next": N, "retry_after": S}: the next N DELETE requests answer 429 with Retry-After S). An identity with
+# ``"extension_delete": false`` lacks the role that may delete (403 naming the action). Deleting a resource
+# that does not exist answers 204. Deleted resources are removed from the state file, so Resource Graph and ARM
+# stop listing them (a resource pending deletion shows provisioningState Deleting).
+
+EXTENSIONS_TYPE = "microsoft.hybridcompute/machines/extensions"
+DELETE_ACTION = "Microsoft.HybridCompute/machines/extensions/delete"
+
+
+def extension_id(machine, ext, variants):
+    base = machine_id(machine)
+    if variants.get("extension_id_case") == "title":
+        head, _sep, name = base.rpartition("/machines/")
+        return "%s/Machines/%s/Extensions/%s" % (head, name, ext["name"])
+    return "%s/extensions/%s" % (base, ext["name"])
+
+
+def extension_resource(machine, ext, tenant, variants, arm=False):
+    """One compact extension of the state file as a Resource Graph row (or, with ``arm``, an ARM body)."""
+    status = {}
+    if ext.get("state", "Succeeded") == "Succeeded":
+        status = {"code": "0", "level": variants.get("status_level", "Information"),
+                  "displayStatus": "Provisioning succeeded", "message": ext.get("message", "Extension Message: Done")}
+    elif ext.get("state") == "Failed":
+        status = {"code": "1", "level": ext.get("level", "Error"), "displayStatus": "Provisioning failed"}
+        if ext.get("message") is not None:
+            status["message"] = ext["message"]
+    elif ext.get("message") is not None:
+        status = {"level": ext.get("level", variants.get("status_level", "Information")), "message": ext["message"]}
+    props = {
+        "publisher": ext.get("publisher"),
+        "type": ext.get("type"),
+        "typeHandlerVersion": ext.get("version", "1.0.0"),
+        "autoUpgradeMinorVersion": False,
+        "enableAutomaticUpgrade": True,
+        "provisioningState": ext.get("state", "Succeeded"),
+        # what a real resource may carry and the collection must never read or show
+        "settings": ext.get("settings", {"commandToExecute": "echo settings-are-never-read"}),
+        "instanceView": {"name": ext["name"], "type": ext.get("type"), "typeHandlerVersion": ext.get("version", "1.0.0"),
+                         "status": status},
+    }
+    row = {"id": extension_id(machine, ext, variants), "name": ext["name"],
+           "type": "Microsoft.HybridCompute/machines/extensions" if arm else EXTENSIONS_TYPE,
+           "location": machine.get("location", "westeurope"), "properties": props}
+    if not arm:
+        row.update(tenantId=tenant, resourceGroup=machine.get("resource_group", "arc-rg").lower(),
+                   subscriptionId=machine.get("subscription", "00000000-0000-0000-0000-000000000001"),
+                   tags=None, kind="", managedBy="", sku=None, plan=None, identity=None, zones=None)
+    if ext.get("system_data", True) and (arm or variants.get("extension_system_data", "present") == "present"):
+        row["systemData"] = {"createdAt": "2026-11-02T08:00:00Z", "createdBy": ext.get("created_by", "unknown"),
+                             "createdByType": ext.get("created_by_type", "Application"),
+                             "lastModifiedAt": "2026-12-01T08:00:00Z",
+                             "lastModifiedBy": ext.get("last_modified_by", ext.get("created_by", "unknown")),
+                             "lastModifiedByType": ext.get("last_modified_by_type", "Application")}
+    return row
+
+
+def _split_top(text, sep=","):
+    """``text`` split at ``sep`` outside parentheses and quotes."""
+    out, depth, quote, start = [], 0, None, 0
+    for index, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == sep and depth == 0:
+            out.append(text[start:index])
+            start = index + 1
+    out.append(text[start:])
+    return [part.strip() for part in out]
+
+
+def _kql_value(row, expr):
+    """The value of a projected expression: a column, a dotted path into dynamic values, column_ifexists."""
+    match = re.fullmatch(r"column_ifexists\(\s*'([^']+)'\s*,\s*dynamic\(null\)\s*\)", expr)
+    if match:
+        return row.get(match.group(1))
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", expr):
+        raise ValueError("unsupported expression in the fake: %r" % expr)
+    parts = expr.split(".")
+    value = row.get(parts[0])
+    for part in parts[1:]:
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+class ExtensionRoutes:
+    """The extension part of the fake's request handler (mixed into Handler)."""
+
+    def _extension_rows(self, subs):
+        data = self.state.load()
+        variants = self.state.variants
+        tenant = data.get("tenant", TENANT)
+        wanted = set(subs)
+        return [extension_resource(m, e, tenant, variants) for m in data.get("machines") or []
+                if m.get("subscription", "00000000-0000-0000-0000-000000000001") in wanted
+                for e in m.get("extensions") or []]
+
+    def _run_extension_query(self, text, subs):
+        if self.state.variants.get("extension_kql") == "basic" and "column_ifexists" in text:
+            raise ValueError("Function 'column_ifexists' is not supported")    # a Resource Graph without it
+        if self.state.variants.get("extension_system_data") == "absent" and re.search(r"[ ,]systemData\s*(,|$)", text):
+            raise ValueError("Failed to resolve scalar expression named 'systemData'")   # no such column
+        rows = self._extension_rows(subs)
+        stages = [s.strip() for s in _split_top(text, "|")]
+        if stages[0].lower() != "resources":
+            raise ValueError("Table '%s' could not be found." % stages[0])
+        projected = None
+        for stage in stages[1:]:
+            match = re.fullmatch(r"where\s+type\s*(=~|==)\s*'([^']*)'", stage, re.I)
+            if match:
+                op, value = match.groups()
+                rows = [r for r in rows if (r.get("type") == value if op == "==" else
+                                            str(r.get("type")).lower() == value.lower())]
+                continue
+            if stage.lower().startswith("project "):
+                columns = []
+                for item in _split_top(stage[len("project "):]):
+                    name, eq, expr = item.partition("=")
+                    columns.append((name.strip(), (expr if eq else name).strip()))
+                projected = [c for c, _e in columns]
+                rows = [{c: _kql_value(r, e) for c, e in columns} for r in rows]
+                continue
+            raise ValueError("unsupported query stage in the fake: %r" % stage)
+        rows.sort(key=lambda r: str(r.get("id", "")).lower())
+        return rows, projected or sorted({k for r in rows for k in r}) or ["id"]
+
+    # ----------------------------------------------------------------------------- ARM
+    def _find_extension(self, path):
+        """(machine, extension or None, extension name) for an extension path (any casing), or None."""
+        match = re.fullmatch(r"(/subscriptions/[^/]+/resourcegroups/[^/]+/providers/microsoft\.hybridcompute/"
+                             r"machines/[^/]+)/extensions/([^/]+)", path, re.I)
+        if not match:
+            return None
+        data = self.state.load()
+        for machine in data.get("machines") or []:
+            if machine_id(machine).lower() == match.group(1).lower():
+                for ext in machine.get("extensions") or []:
+                    if ext["name"].lower() == match.group(2).lower():
+                        return machine, ext, match.group(2)
+                return machine, None, match.group(2)
+        return False, None, match.group(2)
+
+    def _arm_check(self, parsed, action):
+        """(identity, None) or (None, True) after answering an error."""
+        query = dict(urllib.parse.parse_qsl(parsed.query))
+        if query.get("api-version") not in ARM_API_VERSIONS:
+            self._error(400, "InvalidApiVersionParameter", "The api-version '%s' is invalid."
+                        % query.get("api-version"))
+            return None, True
+        identity, code, message = self._caller()
+        if identity is None:
+            self._error(401, code, message)
+            return None, True
+        subs, _groups = self._readable(identity)
+        sub = parsed.path.split("/")[2]
+        ident = (self.state.load().get("identities") or {}).get(identity) or {}
+        if sub not in subs or (action == DELETE_ACTION and ident.get("extension_delete") is False):
+            self._error(403, "AuthorizationFailed", "The client '%s' with object id '%s' does not have "
+                        "authorization to perform action '%s' over scope '%s' or the scope is invalid. If access "
+                        "was recently granted, please refresh your credentials."
+                        % (identity, identity, action, parsed.path))
+            return None, True
+        return identity, None
+
+    def _save(self, change):
+        with self.state.lock:
+            data = copy.deepcopy(self.state.load())
+            change(data)
+            tmp = self.state.path + ".srv.tmp"
+            with open(tmp, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+            os.replace(tmp, self.state.path)
+            stat = os.stat(self.state.path)
+            os.utime(self.state.path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1000))
+            self.state.mtime = None
+            self.state.load()
+
+    def _set_extension(self, machine_rid, name, state=None, remove=False):
+        def change(data):
+            for machine in data.get("machines") or []:
+                if machine_id(machine).lower() == machine_rid.lower():
+                    exts = machine.get("extensions") or []
+                    if remove:
+                        machine["extensions"] = [e for e in exts if e["name"].lower() != name.lower()]
+                    else:
+                        for ext in exts:
+                            if ext["name"].lower() == name.lower():
+                                ext["state"] = state
+        self._save(change)
+
+    def _extension_get(self, parsed):
+        """Answer a GET of an extension resource or of a delete operation; False when the path is neither."""
+        low = parsed.path.lower()
+        if "/operationresults/" in low or "/operationstatuses/" in low:
+            return self._operation(parsed)
+        found = self._find_extension(parsed.path)
+        if found is None:
+            return False
+        identity, answered = self._arm_check(parsed, "Microsoft.HybridCompute/machines/extensions/read")
+        if answered:
+            return True
+        machine, ext, name = found
+        if not ext:
+            self._error(404, "ResourceNotFound", "The Resource 'Microsoft.HybridCompute/machines/extensions/%s' "
+                        "was not found." % name)
+            return True
+        data = self.state.load()
+        self._send(200, extension_resource(machine, ext, data.get("tenant", TENANT), self.state.variants, arm=True))
+        return True
+
+    def do_DELETE(self):
+        parsed, _entry = self._record(b"")
+        found = self._find_extension(parsed.path)
+        if found is None:
+            return self._error(404, "NotFound", "no route for DELETE %s" % parsed.path)
+        identity, answered = self._arm_check(parsed, DELETE_ACTION)
+        if answered:
+            return None
+        data = self.state.load()
+        throttle = data.get("arm_throttle") or {}
+        with self.state.lock:
+            used = getattr(self.state, "arm_throttled", 0)
+            if used < int(throttle.get("next", 0)):
+                self.state.arm_throttled = used + 1
+                return self._error(429, "TooManyRequests", "The request was throttled.",
+                                   headers={"Retry-After": str(throttle.get("retry_after", 1))})
+        machine, ext, name = found
+        if not ext:
+            return self._send(204, b"")
+        rid = machine_id(machine)
+        how = self.state.variants.get("extension_delete", "location")
+        if how == "sync":
+            self._set_extension(rid, name, remove=True)
+            return self._send(200, b"")
+        self._set_extension(rid, name, state="Deleting")
+        op = uuid.uuid4().hex
+        with self.state.lock:
+            ops = getattr(self.state, "operations", None)
+            if ops is None:
+                ops = self.state.operations = {}
+            ops[op] = {"machine": rid, "name": name, "polls": int(data.get("delete_polls", 1))}
+        api = dict(urllib.parse.parse_qsl(parsed.query))["api-version"]
+        base = "https://%s/subscriptions/%s/providers/Microsoft.HybridCompute/locations/%s" % (
+            self.headers.get("Host"), machine.get("subscription", "00000000-0000-0000-0000-000000000001"),
+            machine.get("location", "westeurope"))
+        headers = {"Location": "%s/operationResults/%s?api-version=%s" % (base, op, api), "Retry-After": "0"}
+        if how == "async_operation":
+            headers["Azure-AsyncOperation"] = "%s/operationStatuses/%s?api-version=%s" % (base, op, api)
+        return self._send(202, b"", headers)
+
+    def _operation(self, parsed):
+        identity, code, message = self._caller()
+        if identity is None:
+            self._error(401, code, message)
+            return True
+        op = parsed.path.rstrip("/").rsplit("/", 1)[-1]
+        with self.state.lock:
+            record = (getattr(self.state, "operations", None) or {}).get(op)
+            if record is not None and record["polls"] > 0:
+                record["polls"] -= 1
+                pending = True
+            else:
+                pending = False
+        if record is None:
+            self._error(404, "NotFound", "no operation %s" % op)
+            return True
+        if not pending and not record.get("done"):
+            self._set_extension(record["machine"], record["name"], remove=True)
+            record["done"] = True
+        status = "/operationstatuses/" in parsed.path.lower()
+        if status:
+            self._send(200, {"id": parsed.path, "name": op, "status": "InProgress" if pending else "Succeeded"},
+                       {"Retry-After": "0"} if pending else None)
+        elif pending:
+            location = "https://%s%s?%s" % (self.headers.get("Host"), parsed.path, parsed.query)
+            self._send(202, b"", {"Location": location, "Retry-After": "0"})
+        else:
+            self._send(204, b"")
+        return True
+
+# ============================================================================== end of extension resources
+
+
+class Handler(ExtensionRoutes, http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeAzure/1.0"
 
@@ -361,6 +693,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/msi/token":
             return self._msi(dict(urllib.parse.parse_qsl(parsed.query)))
         if path.lower().startswith("/subscriptions/"):
+            if self._extension_get(parsed):     # extension resources and their operations (section above)
+                return None
             return self._arm(parsed)
         return self._error(404, "NotFound", "no route for GET %s" % path)
 
@@ -372,6 +706,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if match:
             return self._token(match.group(1), entry.get("body") or {})
         if path.lower() == "/providers/microsoft.resourcegraph/resources":
+            faults = self.state.load().get("faults") or {}
+            with self.state.lock:
+                drop = self.state.dropped < int(faults.get("drop_graph") or 0)
+                if drop:
+                    self.state.dropped += 1
+            if drop:   # the connection ends without an answer, as a proxy or load balancer may end it
+                self.close_connection = True
+                return None
             return self._graph(parsed, entry.get("body"))
         return self._error(404, "NotFound", "no route for POST %s" % path)
 
@@ -613,7 +955,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self._send(200, doc, headers)
 
     def _run_query(self, text, subs):
-        """The small part of KQL that the collection's queries use."""
+        """The small part of KQL that the collection's queries use (cached while the state does not change)."""
+        if EXTENSIONS_TYPE in text.lower():      # extension resources (section above), never cached
+            return self._run_extension_query(text, subs)
+        key = (text, tuple(subs))
+        with self.state.lock:
+            self.state.load()
+            cached = self.state.rows_cache.get(key)
+        if cached is None:
+            cached = self._query_rows(text, subs)
+            with self.state.lock:
+                self.state.rows_cache[key] = cached
+        return cached
+
+    def _query_rows(self, text, subs):
         data = self.state.load()
         stages = [s.strip() for s in text.split("|")]
         table = stages[0].lower()
@@ -638,8 +993,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                             str(r.get("type")).lower() == value.lower())]
                 continue
             if low.startswith("project "):
-                projected = [c.strip() for c in stage[len("project "):].split(",")]
-                rows = [{c: r.get(c) for c in projected} for r in rows]
+                # column, or alias = column.path (KQL: project status = properties.status)
+                columns = []
+                for item in stage[len("project "):].split(","):
+                    alias, _eq, source = item.partition("=")
+                    alias, source = alias.strip(), (source or alias).strip()
+                    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", alias) or \
+                            not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", source):
+                        raise ValueError("unsupported projection in the fake: %r" % item)
+                    columns.append((alias, source.split(".")))
+                projected = [alias for alias, _path in columns]
+                rows = [{alias: _path_get(r, path) for alias, path in columns} for r in rows]
                 continue
             if re.fullmatch(r"order\s+by\s+id(\s+asc)?", low):
                 continue

@@ -12,10 +12,16 @@ SQL = "Microsoft.Azure.AzureDefenderForSQL/AdvancedThreatProtection.Windows"
 BLOCK_SCRIPTS = [
     "Microsoft.CPlat.Core/RunCommandHandlerWindows", "Microsoft.CPlat.Core/RunCommandHandlerLinux",
     "Microsoft.Compute/CustomScriptExtension", "Microsoft.Azure.Extensions/CustomScript",
-    "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForWindows", "Microsoft.Azure.Automation/HybridWorkerForLinux",
-    "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent", "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux",
+    "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForWindows",
     "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux",
+    "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent", "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux",
 ]
+# Essential Machine Management (field-2026.md, section 2): AMA, Update Manager, Change Tracking
+EMM = {os_name: [AMA[os_name],
+                 "Microsoft.SoftwareUpdateManagement/%sOsUpdateExtension" % os_name.capitalize(),
+                 "Microsoft.CPlat.Core/%sPatchExtension" % os_name.capitalize(),
+                 "Microsoft.Azure.ChangeTrackingAndInventory/ChangeTracking-%s" % os_name.capitalize()]
+       for os_name in ("windows", "linux")}
 
 
 def expected(profile, os_name):
@@ -38,6 +44,8 @@ def expected(profile, os_name):
                              "guestconfiguration.enabled": False})
     if profile == "esu":
         return dict(full, **{"extensions.allowlist": ["Allow/None"]})
+    if profile == "essential_machine_management":
+        return dict(full, **{"extensions.allowlist": EMM[os_name], "guestconfiguration.enabled": True})
     if profile == "monitor":
         return {"config.mode": "monitor"}
     if profile == "block_scripts":
@@ -46,13 +54,15 @@ def expected(profile, os_name):
         return dict(full, **{"extensions.enabled": False})
     if profile == "defaults":
         return dict(full, **{"extensions.allowlist": [], "extensions.blocklist": [], "guestconfiguration.enabled": True,
-                             "extensions.enabled": True, "incomingconnections.enabled": True,
-                             "incomingconnections.ports": []})
+                             "extensions.enabled": True, "incomingconnections.enabled": True})
     raise KeyError(profile)
 
 
-PROFILES = ["ama_only", "defender", "defender_sql", "monitoring_security", "log_analytics", "esu", "monitor",
-            "block_scripts", "extensions_off", "defaults"]
+PROFILES = ["ama_only", "defender", "defender_sql", "monitoring_security", "log_analytics", "esu",
+            "essential_machine_management", "monitor", "block_scripts", "extensions_off", "defaults"]
+
+# settings decided in Azure (field-2026.md, section 1): no built-in profile touches them
+AZURE_OWNED = ("connection.type", "proxy.bypass", "incomingconnections.ports")
 
 
 def matches(prop, got, want):

@@ -36,6 +36,11 @@ import regex
 import tree_sitter_powershell
 from tree_sitter import Language, Parser
 
+try:
+    from tests.lib import ps30
+except ImportError:  # run as a script: tests/windows is on sys.path
+    import ps30
+
 NS = {
     "s": "http://www.w3.org/2003/05/soap-envelope",
     "a": "http://schemas.xmlsoap.org/ws/2004/08/addressing",
@@ -740,21 +745,19 @@ class Interpreter:
                 handle.write(text + "\r\n")
             return None
         if name == "Get-ChildItem":
+            # exactly: Get-ChildItem -LiteralPath $X -Directory -Name (PowerShell 3.0): the names of the folders in X
             flags = [self.text(i) for i in items]
-            if flags[:1] != ["-LiteralPath"] or sorted(flags[2:]) != sorted(
-                    ["-Directory", "-Name", "-Recurse", "-Depth", "1"]) or flags[flags.index("-Depth") + 1] != "1":
-                self.refuse(node)
+            if flags[:1] != ["-LiteralPath"] or sorted(flags[2:]) != ["-Directory", "-Name"]:
+                self.refuse(node, "only Get-ChildItem -LiteralPath $X -Directory -Name is emitted")
             path = self.value(items[1])
             if self.dry:
-                return None
+                return [] if not emit else None
             base = self.host.local_path(str(path))
-            names = []
-            for entry in sorted(os.listdir(base)) if os.path.isdir(base) else []:
-                if os.path.isdir(os.path.join(base, entry)):
-                    names.append(entry)
-                    for sub in sorted(os.listdir(os.path.join(base, entry))):
-                        if os.path.isdir(os.path.join(base, entry, sub)):
-                            names.append(entry + "\\" + sub)
+            names = [entry for entry in (sorted(os.listdir(base)) if os.path.isdir(base) else [])
+                     if os.path.isdir(os.path.join(base, entry))]
+            if not emit:
+                # PowerShell: no item is $null, one item is that item, more are an array
+                return None if not names else names[0] if len(names) == 1 else names
             if emit:
                 self.stdout.extend(n + "\r\n" for n in names)
                 return None
@@ -897,6 +900,11 @@ def run_script(host, script_text, stdin=b""):
     The whole script is checked first (every statement, both sides of each if, nothing run), so
     a script with a construct we do not interpret is refused before any of it takes effect.
     """
+    newer = ps30.problems(script_text)
+    if newer:
+        # the collection promises Windows PowerShell 3.0 (Windows Server 2012 as it ships): refuse what it lacks
+        return 1, b"", ("winrm test endpoint refused the script: newer than PowerShell %s: %s\r\n"
+                        % (ps30.MINIMUM, "; ".join(newer))).encode("utf-8")
     try:
         Interpreter(host, script_text.encode("utf-8"), stdin, dry=True).run()
     except Refused as exc:

@@ -9,7 +9,7 @@ from ansible.utils.plugin_docs import merge_fragment
 
 PREFIX = "ansible_collections.arcguard.azcmagent.plugins"
 MODULES = ["azcmagent_config", "azcmagent_info", "azcmagent_report"]
-MODULES += ["arc_machine_info"]  # controller-only: Azure Resource Graph
+MODULES += ["arc_machine_info", "arc_extension_cleanup"]  # controller-only: Azure
 
 
 def documentation(name, kind="modules"):

@@ -160,11 +160,11 @@ def test_one_event_per_drifted_machine_with_the_exact_differences():
     assert events == [
         {"arc_drift": {"name": "web02", "resource_id": machine("web02")["resource_id"], "os_type": "linux",
                        "profile": "defender", "status": "Connected", "agent_version": "1.64.03414.2961",
-                       "last_status_change": "2026-11-30T08:15:02Z",
+                       "last_status_change": "2026-11-30T08:15:02Z", "host_name": "web02", "overrides": {},
                        "differences": [{"property": "extensions.allowlist", "expected": [AMA, MDE],
                                         "actual": [AMA]}]},
          "meta": {"hosts": "web02"}},
-        {"arc_drift": dict(events[1]["arc_drift"], name="web03"), "meta": {"hosts": "web03"}},
+        {"arc_drift": dict(events[1]["arc_drift"], name="web03", host_name="web03"), "meta": {"hosts": "web03"}},
     ]
     assert events[1]["arc_drift"]["differences"] == [{"property": "config.mode", "expected": "full",
                                                       "actual": "monitor"}]
@@ -210,7 +210,7 @@ def test_resolved_once_then_drift_again():
     assert resolved == [{"arc_drift_resolved": {
         "name": "web02", "resource_id": good[0]["resource_id"], "os_type": "linux", "profile": "defender",
         "status": "Connected", "agent_version": "1.64.03414.2961", "last_status_change": "2026-11-30T08:15:02Z",
-        "resolved_differences": [{"property": "guestconfiguration.enabled", "expected": False, "actual": True}]},
+        "host_name": "web02", "resolved_differences": [{"property": "guestconfiguration.enabled", "expected": False, "actual": True}]},
         "meta": {"hosts": "web02"}}]
     assert poll(tracker, 2, good) == []
     assert [list(e)[0] for e in poll(tracker, 3, bad)] == ["arc_drift"]   # drifted again: sent again at once
@@ -263,7 +263,7 @@ def test_event_stream_invariants(polls, repeat_after):
             state[name] = kind
         for name, kind in state.items():
             diffs = [] if kind == 0 else [{"property": "p", "expected": kind, "actual": 0}]
-            evaluated.append((machine(name), "defender", diffs))
+            evaluated.append((dict(machine(name), host_name=name), "defender", diffs))   # as evaluate() gives them
         events = tracker.observe(now, evaluated)
         names = [e["meta"]["hosts"] for e in events]
         assert len(names) == len(set(names))
@@ -295,3 +295,50 @@ def test_retry_delay_doubles_and_is_bounded():
     assert drift.retry_delay(1, 0.5) == 0.5                # short (test) intervals: short first retry
     assert drift.retry_delay(1, 300, retry_after=45) == 45  # Azure's Retry-After wins when longer
     assert drift.retry_delay(3, 300, retry_after=5) == 40
+
+
+# ------------------------------------------------------------------------------------------------ issue: names, precedence
+
+def test_the_overrides_win_over_the_profile_as_in_the_role():
+    """A host with documented overrides is not drifted for what the overrides allow."""
+    allowed = machine("web02", weakened(**{"guestconfiguration.enabled": True}))
+    conf = settings()
+    assert len(poll(drift.DriftTracker(3600), 0, [allowed], conf)) == 1
+    with_overrides = drift.parse_args({"profile": "defender", "overrides": {"guestconfiguration_enabled": True}},
+                                      PROFILES)
+    assert poll(drift.DriftTracker(3600), 0, [allowed], with_overrides) == []
+    per_host = drift.parse_args({"profile": "defender", "host_overrides": {
+        allowed["resource_id"].upper(): {"overrides": {"guestconfiguration_enabled": True}}}}, PROFILES)
+    assert poll(drift.DriftTracker(3600), 0, [allowed], per_host) == []
+    events = poll(drift.DriftTracker(3600), 0, [dict(allowed, name="other", resource_id=allowed["resource_id"] + "x")],
+                  per_host)
+    assert len(events) == 1 and events[0]["arc_drift"]["overrides"] == {}
+
+
+def test_an_unreadable_setting_is_drift():
+    broken = dict(machine("web02"), unreadable=["guestconfiguration.enabled"])
+    broken["agent_configuration"] = {k: v for k, v in broken["agent_configuration"].items()
+                                     if k != "guestconfiguration.enabled"}
+    events = poll(drift.DriftTracker(3600), 0, [broken])
+    assert events[0]["arc_drift"]["differences"] == [{"property": "guestconfiguration.enabled", "expected": False,
+                                                      "actual": "unreadable"}]
+
+
+def test_the_signature_ignores_list_order_and_case():
+    tracker = drift.DriftTracker(3600)
+    one = [machine("web02", weakened(**{"extensions.allowlist": [AMA, MDE, "Contoso/Tool"]}))]
+    other = [machine("web02", weakened(**{"extensions.allowlist": ["contoso/tool", MDE.upper(), AMA]}))]
+    assert len(poll(tracker, 0, one)) == 1
+    assert poll(tracker, 1, other) == []
+
+
+def test_pattern_and_colliding_names_never_reach_meta_hosts():
+    fleet = [machine("all", weakened(**{"guestconfiguration.enabled": True})),
+             machine("web*", weakened(**{"guestconfiguration.enabled": True})),
+             dict(machine("pay01", weakened(**{"guestconfiguration.enabled": True})),
+                  resource_id="/subscriptions/s/resourceGroups/a/providers/Microsoft.HybridCompute/machines/pay01"),
+             dict(machine("PAY01", weakened(**{"guestconfiguration.enabled": True})),
+                  resource_id="/subscriptions/s/resourceGroups/b/providers/Microsoft.HybridCompute/machines/PAY01")]
+    events = poll(drift.DriftTracker(3600), 0, fleet)
+    assert sorted(e["meta"]["hosts"] for e in events) == ["PAY01~b~s", "all~rg~s", "pay01~a~s", "web_~rg~s"]
+    assert all(e["meta"]["hosts"] == e["arc_drift"]["host_name"] for e in events)

@@ -187,7 +187,10 @@ def test_the_documentations_blocklist_string_with_stray_spaces():
              "Microsoft.EnterpriseCloud.Monitoring/MicrosoftMonitoringAgent, "
              "Microsoft.EnterpriseCloud.Monitoring/OMSAgentForLinux")
     planned = steps({"extensions_blocklist": given})
-    assert planned == [["config", "set", "extensions.blocklist", given.replace(", ", ",")]]
+    # the documentation's misspelt Hybrid Worker is written under its real name, never as given
+    real = given.replace(", ", ",").replace("Microsoft.Azure.Automation/HybridWorkerForLinux",
+                                            "Microsoft.Azure.Automation.HybridWorker/HybridWorkerForLinux")
+    assert planned == [["config", "set", "extensions.blocklist", real]]
 
 
 def test_empty_list_clears():

@@ -26,9 +26,26 @@ description:
     scope, and compares the settings each agent reports to Azure (C(agentConfiguration)) with the machine's
     lockdown profile, with the same comparison as the collection's inventory and audit.
   - A machine whose reported settings differ from its profile produces one C(arc_drift) event, with
-    C(meta.hosts) set to the machine's name, so that a C(run_playbook) or C(run_job_template) action is
-    limited to that host. The same drift is not sent again until it changes or O(repeat_after) seconds pass.
+    C(meta.hosts) set to the machine's inventory hostname by the collection's naming rule, as the inventory
+    plugin arcguard.azcmagent.arc names it (the resource name when it is unique and safe, else
+    C(NAME~RESOURCEGROUP~SUBSCRIPTION); never a host pattern), so that a C(run_playbook) or
+    C(run_job_template) action is limited to that host. The event's C(resource_id) is the machine; the
+    collection's rulebooks pass it on and the lockdown changes nothing unless the limit is exactly one host
+    whose C(arc_resource_id) is that ID. The same drift is not sent again until it changes or O(repeat_after) seconds pass.
     A machine sent as drifted that reports compliant settings again produces one C(arc_drift_resolved) event.
+  - Each machine is judged with the role's precedence - its profile, then O(overrides) (or its entry of
+    O(host_overrides)) - and a setting Azure reports in a form that cannot be read is drift (fail closed).
+    The same drift in another list order or letter case is the same drift.
+  - With O(extension_events) (the default) the same poll also reads the machines' extension resources. An
+    extension that Azure tried to install and the agent refused (failed, and the lists the machine reports forbid
+    it) produces one C(arc_extension_refused) event per extension resource and change of its provisioning state
+    or status message, never one per poll. Its C(meta.hosts) is the machine's host name by the collection's naming
+    rule. Route it to a ticket or a chat (see the C(extension_refused) rulebook); the lockdown already did its job,
+    so it is not a reason to run it.
+  - "C(arc_extension_refused) event shape: C({\"arc_extension_refused\": {\"machine\", \"resource_id\" (the
+    machine's), \"extension_id\", \"extension\" (Publisher/Type), \"extension_name\", \"requested_by\"
+    (systemData lastModifiedBy, else createdBy, else null), \"provisioning_state\", \"status_message\",
+    \"os_type\"}, \"meta\": {\"hosts\": \"<host name>\"}})."
   - Settings that Azure does not report are never drift. Machines whose status is not in
     O(include_statuses), that report no settings, or (with O(profile_by_tag)) that carry no usable tag are
     skipped.
@@ -36,8 +53,8 @@ description:
     logged and retried with backoff; they never end the source. A bad argument ends it at once, with one
     message naming the argument. No secret is written to any event or log line.
   - "Event shape: C({\"arc_drift\": {\"name\", \"resource_id\", \"os_type\", \"profile\", \"status\",
-    \"agent_version\", \"last_status_change\", \"differences\": [{\"property\", \"expected\", \"actual\"}]},
-    \"meta\": {\"hosts\": \"<name>\"}}). C(arc_drift_resolved) events carry the same keys, with
+    \"agent_version\", \"last_status_change\", \"host_name\", \"differences\": [{\"property\", \"expected\",
+    \"actual\"}]}, \"meta\": {\"hosts\": \"<host_name>\"}}). C(arc_drift_resolved) events carry the same keys, with
     C(resolved_differences) (the differences last sent) instead of C(differences)."
   - The latency from a change on a server to its event is the agent's own delay in reporting its settings
     to Azure plus at most one O(interval).
@@ -134,11 +151,34 @@ options:
     type: list
     elements: str
     default: [Connected]
+  overrides:
+    description:
+      - Lockdown options that win over the profile's, as the role's C(lockdown_overrides); pass the same
+        variable to the source and to the playbook that enforces.
+    type: dict
+    default: {}
+  host_overrides:
+    description:
+      - Per machine (key - its inventory hostname or its resource ID) a C(profile) and/or C(overrides) that
+        win over O(profile), the tag and O(overrides), as host variables win in the inventory.
+    type: dict
+    default: {}
+  host_naming:
+    description:
+      - The naming rule for C(meta.hosts), as the inventory plugin's option of that name (use the same value).
+    type: str
+    choices: [name, qualified]
+    default: name
   repeat_after:
     description:
       - Seconds before the same, unchanged drift of a machine is sent again.
     type: int
     default: 3600
+  extension_events:
+    description:
+      - Also read the extension resources in each poll and send C(arc_extension_refused) events.
+    type: bool
+    default: true
   timeout:
     description:
       - Seconds one poll (sign-in and every page of the query, throttling waits included) may take. A poll
@@ -208,6 +248,8 @@ _collection_importable()
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _drift  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions  # noqa: E402
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._profiles import PROFILES  # noqa: E402
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub as _scrub  # noqa: E402
 
@@ -236,10 +278,17 @@ def settings_from(args):
         raise _drift.DriftArgumentError(str(exc)) from None
     # each profile that may be used, resolved as the lockdown role resolves it (bad options fail here)
     names = [settings["profile"]] if settings["profile"] else sorted(settings["profiles"])
-    for name in names:
+    checks = [(name, settings["overrides"]) for name in names]
+    for key, entry in settings["host_overrides"].items():
+        checks.append((entry.get("profile") or settings["profile"] or names[0] if names else "defaults",
+                       entry.get("overrides", settings["overrides"])))
+    for name, overrides in checks:
         for os_type in ("linux", "windows"):
+            options = {"profile": name, "profiles": settings["profiles"]}
+            if overrides:
+                options["overrides"] = overrides
             try:
-                _arcmachine.differences({"profile": name, "profiles": settings["profiles"]}, os_type, {})
+                _arcmachine.differences(options, os_type, {})
             except ValueError as exc:
                 raise _drift.DriftArgumentError(str(exc)) from None
     return settings
@@ -251,10 +300,12 @@ class _Watch:
     def __init__(self, settings):
         self.settings = settings
         self.tracker = _drift.DriftTracker(settings["repeat_after"])
+        self.refusals = _extensions.RefusalTracker()
         self.secrets = [s for s in [settings["azure"].get("secret")] + [os.environ.get(n) for n in SECRET_ENV]
                         if s]
         self.noted = {}
-        self.warned = set()
+        self.warned = {}
+        self.named = set()
         self.failures = 0
 
     def clean(self, text):
@@ -271,12 +322,21 @@ class _Watch:
                 self.clean(why), _drift._fmt(round(delay, 3)))
         return delay
 
-    def warn(self, warnings):
-        """Azure's warnings (a scope that cannot be read...): once while they last, then at debug level."""
+    def warn(self, warnings, now=None, nothing_read=False):
+        """Azure's warnings (a scope that cannot be read...): at warning level when new, then again every
+        WARN_REPEAT seconds while they last (every WARN_REPEAT_ALL_DENIED while nothing at all can be read,
+        so a watch that sees nothing never goes quiet), at debug level in between."""
+        now = time.monotonic() if now is None else now
+        repeat = _drift.WARN_REPEAT_ALL_DENIED if nothing_read else _drift.WARN_REPEAT
         current = {self.clean(w) for w in warnings}
         for warning in sorted(current):
-            LOG.log(logging.DEBUG if warning in self.warned else logging.WARNING, "%s: %s", SOURCE, warning)
-        self.warned = current
+            last = self.warned.get(warning)
+            due = last is None or now - last >= repeat
+            LOG.log(logging.WARNING if due else logging.DEBUG, "%s: %s%s", SOURCE, warning,
+                    " (still; no machine can be read)" if nothing_read and last is not None and due else "")
+            if due:
+                self.warned[warning] = now
+        self.warned = {w: t for w, t in self.warned.items() if w in current}
 
     def note_skipped(self, skipped, seen):
         for machine, reason in skipped:
@@ -289,11 +349,24 @@ class _Watch:
         for key in [k for k in self.noted if k not in seen]:
             del self.noted[key]
 
+    def refused(self, machines, now, names):
+        """arc_extension_refused events: once per extension resource and change of its state or message; host names
+        by the same rule as the drift events (``names``)."""
+        watched = [m for m in machines if str(m.get("status") or "").lower() in self.settings["include_statuses"]]
+        return self.refusals.observe(now, watched, lambda m: names.host(m) or m.get("name"))
+
     def events(self, machines, now):
-        evaluated, skipped = _drift.evaluate(self.settings, machines, _arcmachine.differences)
+        names = _naming.host_names(machines, rule=self.settings["host_naming"])
+        for warning in names.warnings:
+            if warning not in self.named:
+                LOG.warning("%s: %s", SOURCE, self.clean(warning))
+        self.named = set(names.warnings)
+        evaluated, skipped = _drift.evaluate(self.settings, machines, _arcmachine.differences, names)
         self.note_skipped(skipped, {str(m.get("resource_id") or m.get("name")).lower() for m, _r in skipped})
         # a profile's proxy URL and what Azure reports are redacted already; scrub again, as every carrier is
         events = [_scrub(event, self.secrets) for event in self.tracker.observe(now, evaluated)]
+        if self.settings["extension_events"]:
+            events += [_scrub(event, self.secrets) for event in self.refused(machines, now, names)]
         drifted = sum(1 for _m, _p, d in evaluated if d)
         LOG.info("%s: %d machine(s), %d compared, %d drifted; %d event(s)", SOURCE, len(machines), len(evaluated),
                  drifted, len(events))
@@ -366,7 +439,8 @@ async def main(queue, args):
     while True:
         started = loop.time()
         if pending is None or pending.done():
-            pending = _in_thread(_azure.list_machines, dict(settings["azure"]), watch.debug)
+            pending = _in_thread(_azure.list_machines, dict(settings["azure"]), watch.debug, time.sleep,
+                                 settings["extension_events"])
         try:
             machines, warnings = await asyncio.wait_for(asyncio.shield(pending), settings["timeout"])
         except asyncio.TimeoutError:
@@ -384,7 +458,7 @@ async def main(queue, args):
         if watch.failures:
             LOG.info("%s: Azure answered again after %d failed attempt(s)", SOURCE, watch.failures)
             watch.failures = 0
-        watch.warn(warnings)
+        watch.warn(warnings, time.monotonic(), nothing_read=not machines and bool(warnings))
         for event in watch.events(machines, time.monotonic()):
             await queue.put(event)
         await asyncio.sleep(max(0.0, settings["interval"] - (loop.time() - started)))

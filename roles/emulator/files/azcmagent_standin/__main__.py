@@ -212,6 +212,10 @@ class Agent:
             raise Fail(70, "local configuration %s is not valid JSON: %s" % (self.state_file(), exc))
         if not isinstance(data, dict):
             raise Fail(70, "local configuration %s is not a JSON object" % self.state_file())
+        if self.control.get("azure_gateway") and self.is_supported("connection.type"):
+            # an Arc gateway is associated with the machine in Azure: since 1.51 the agent switches
+            # connection.type to gateway by itself, whatever was set locally (Azure owns it)
+            data["connection.type"] = "gateway"
         return data
 
     def value(self, state, name):
@@ -1505,7 +1509,7 @@ def service_main(tool, argv):
 
 
 # ------------------------------------------------------------------ test hooks: interrupts at a chosen step
-# Used by tests/hostile/test_interrupts.py to kill a run while it is in the middle of one step.
+# Used by tests/e2e/test_interrupts.py to kill a run while it is in the middle of one step.
 #   faults.hang_at:      {"command": "extension remove", "seconds": 30, "times": 1}  (the first two arguments)
 #   faults.hang_service: {"service": "extd", "action": "stop", "seconds": 30, "times": 1}  (service-manager hook)
 # Before hanging, the stand-in appends {"kind", "what", "pid", "time"} to standin-hangs.log next to
