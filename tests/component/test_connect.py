@@ -325,15 +325,6 @@ def test_failure_messages():
     assert code is None and "exit code 9" in msg
 
 
-def test_module_documentation_matches_the_argument_spec():
-    from tests.unit import test_docs
-    test_docs.test_documentation_matches_the_argument_spec("azcmagent_connect")
-    test_docs.test_every_module_documents_the_attributes("azcmagent_connect")
-    spec = test_docs.spec("azcmagent_connect")
-    assert {name for name, entry in spec.items() if entry.get("no_log")} == {"service_principal_secret",
-                                                                             "access_token"}
-
-
 def test_posix_without_standard_input_runs_nothing(tmp_path):
     exe = capture_exe(tmp_path)
     steps = connect.plan_steps("connect", options(), "linux")

@@ -2,12 +2,11 @@
 
 import pytest
 
-from tests.component import test_source
-from tests.component.test_source import AMA, args_for, machine, polls, rid, run, state
+from tests.lib.drift_source import AMA, args_for, machine, polls, rid, run, state
+from tests.lib.drift_source import fake  # noqa: F401  pylint: disable=unused-import
 
 pytestmark = pytest.mark.drift
 
-fake = test_source.fake   # the same fixture: a fake Azure with the test environment
 
 CSE_L = "Microsoft.Azure.Extensions/CustomScript"
 POLICY = "/providers/Microsoft.Authorization/policyAssignments/dine-cse"

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from tests.lib.drift_env import ROOT
-from tests.e2e.test_rulebook_e2e import INTERVAL, SECRET, SUB, rulebook_bin, wait_for
 from tests.lib import fakeazure
+from tests.lib.rulebook import INTERVAL, SECRET, SUB, rulebook_bin, wait_for
 
 pytestmark = [pytest.mark.drift, pytest.mark.slow]
 

@@ -22,27 +22,14 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmach
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from tests.lib import fakeazure, fleet
 from tests.lib.drift_env import ROOT
+from tests.lib.rulebook import INTERVAL, SECRET, SUB, rulebook_bin, wait_for
 
 pytestmark = [pytest.mark.drift, pytest.mark.slow]
 
-SUB = "5f0c0c2e-1111-2222-3333-444444444444"
-SECRET = "e2e-Secret-4k!z"
 AMA = "Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"
 MDE = "Microsoft.Azure.AzureDefenderForServers/MDE.Linux"
 SCRIPT = "Microsoft.Compute/CustomScriptExtension"
 REPORTED = tuple(fakeazure.AGENT_KEYS)   # what Azure reports of the agent's settings
-INTERVAL = 2
-
-
-def rulebook_bin():
-    path = os.environ.get("ARCGUARD_RULEBOOK_BIN")
-    if path:
-        assert os.path.isfile(os.path.join(path, "ansible-rulebook")), "no ansible-rulebook in %s" % path
-        return path
-    path = os.path.join(ROOT, "build", "venvs", "rulebook", "bin")
-    if not os.path.isfile(os.path.join(path, "ansible-rulebook")):
-        pytest.skip("ansible-rulebook is installed by tests/suites/23-drift.sh (build/venvs/rulebook)")
-    return path
 
 
 def agent_settings(exe):
@@ -53,16 +40,6 @@ def agent_settings(exe):
 def as_azure_reports(settings):
     """The stand-in's settings as the agent reports them to Azure (the fake's compact config)."""
     return {prop: settings[prop] for prop in REPORTED if prop in settings}
-
-
-def wait_for(what, timeout, step=0.2):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = what()
-        if value:
-            return value
-        time.sleep(step)
-    return what()
 
 
 def test_rulebook_puts_the_lockdown_back(tmp_path):
