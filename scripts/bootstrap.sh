@@ -8,6 +8,7 @@
 #   collection  build the collection tarball and install it into build/collections
 #   podman      podman, runc, debootstrap from Debian packages
 #   image       the local Debian container image localhost/arcguard-debian (no registry needed)
+#   trixie      the Debian 13 image localhost/arcguard-trixie (Python 3.13, for ansible-core 2.20 and later)
 #   chromium    Debian's headless Chromium (for the audit report tests)
 #   java        Debian's OpenJDK 17 runtime (ansible-rulebook's rule engine runs on it: drift watch tests)
 #   sshd        OpenSSH's server binary (the Windows-over-SSH tests start their own sshd; the system
@@ -68,22 +69,34 @@ do_podman() {
   apt_install podman runc debootstrap uidmap slirp4netns fuse-overlayfs
 }
 
-do_image() {
+# debootstrap SUITE with Python into build/image/debian-SUITE.tar (cached) and import it as IMAGE
+debian_image() {
+  local suite=$1 image=$2 extra=${3:-}
   do_podman
   export CONTAINERS_CONF=$ROOT/tests/containers.conf
-  if podman image exists localhost/arcguard-debian 2>/dev/null; then return 0; fi
-  local cache=$BUILD/image/debian-bookworm.tar
+  if podman image exists "$image" 2>/dev/null; then return 0; fi
+  local cache=$BUILD/image/debian-$suite.tar
   if [ ! -f "$cache" ]; then
-    local dir=$BUILD/image/rootfs
+    local dir=$BUILD/image/rootfs-$suite
     rm -rf "$dir"; mkdir -p "$dir"
-    log "debootstrap bookworm (about a minute)"
-    debootstrap --variant=minbase --include=python3 bookworm "$dir" >"$BUILD/image/debootstrap.log" 2>&1 \
-      || { tail -20 "$BUILD/image/debootstrap.log" >&2; return 1; }
+    log "debootstrap $suite (about a minute)"
+    debootstrap --variant=minbase --include=python3${extra:+,$extra} "$suite" "$dir" >"$BUILD/image/debootstrap-$suite.log" 2>&1 \
+      || { tail -20 "$BUILD/image/debootstrap-$suite.log" >&2; return 1; }
     tar -C "$dir" -cf "$cache.tmp" . && mv "$cache.tmp" "$cache"
     rm -rf "$dir"
   fi
-  podman import "$cache" localhost/arcguard-debian >/dev/null
-  log "image localhost/arcguard-debian ready"
+  podman import "$cache" "$image" >/dev/null
+  log "image $image ready"
+}
+
+do_image() {
+  debian_image bookworm localhost/arcguard-debian
+}
+
+do_trixie() {
+  # ansible-core 2.20 and later need Python 3.12 or later on the controller; Debian 13 has 3.13.
+  # git for ansible-test's tree, venv for its environments; pip reaches PyPI through the host's CA bundle.
+  debian_image trixie localhost/arcguard-trixie python3-venv,git,ca-certificates
 }
 
 do_chromium() {
@@ -116,6 +129,7 @@ for what in "$@"; do
     collection) do_python; do_collection ;;
     podman) do_podman ;;
     image) do_image ;;
+    trixie) do_trixie ;;
     chromium) do_chromium ;;
     sshd) do_sshd ;;
     java) do_java ;;

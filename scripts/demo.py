@@ -2,13 +2,20 @@
 playbook of the installed collection, then run again to show that nothing changes the second time.
 
 Each demo host is a local directory with its own stand-in agent (roles/emulator/files/azcmagent_standin/__main__.py)
-and its own settings file; the playbook reaches it over the local connection.
+and its own settings file; the playbook reaches it over the local connection. The Windows hosts are WinRM
+test endpoints on loopback (tests/lib/winrm_endpoint.py).
+
+  scripts/demo.sh            the demo; the WinRM endpoints stop when it ends
+  scripts/demo.sh --keep     the demo, then leave the fleet and its endpoints running for playbooks of your own
+                             (docs/playground.md): prints the inventory path and how to stop them
+  scripts/demo.sh --stop     stop the endpoints a --keep run left running
 """
 
 import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -77,22 +84,68 @@ def agent_settings(exe, home=None):
     return {e["Key"]: e["Value"] for e in doc["LocalSettings"]}
 
 
-def start_windows_host(base, name, settings):
+def start_windows_host(base, name, settings, keep=False):
     home = os.path.join(base, name)
     config = os.path.join(home, "ProgramData", "AzureConnectedMachineAgent", "Config")
     os.makedirs(config, exist_ok=True)
     with open(os.path.join(config, "localconfig.json"), "w") as handle:
         json.dump(settings, handle)
     password = "Demo-%s-pw" % name
-    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "lib", "winrm_endpoint.py"),
-                             "--listen", "127.0.0.1:0", "--user", "arcadmin", "--password", password,
-                             "--azcmagent", "%s %s" % (sys.executable, STANDIN), "--root", home],
-                            stdout=subprocess.PIPE, text=True)
-    port = int(proc.stdout.readline().split()[2].rsplit(":", 1)[1])
+    # the endpoint's output goes to a file, so that a kept endpoint outlives the demo's own output pipe;
+    # a kept endpoint runs in its own session: Ctrl-C in the terminal that started the demo does not stop it
+    log = os.path.join(home, "winrm-endpoint.log")
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "lib", "winrm_endpoint.py"),
+                                 "--listen", "127.0.0.1:0", "--user", "arcadmin", "--password", password,
+                                 "--azcmagent", "%s %s" % (sys.executable, STANDIN), "--root", home],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
+                                start_new_session=keep)
+    port = None
+    deadline = time.monotonic() + 60
+    while port is None:
+        with open(log) as handle:
+            for line in handle:
+                if line.startswith("listening on "):
+                    port = int(line.split()[2].rsplit(":", 1)[1])
+        if port is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                sys.exit("the WinRM test endpoint for %s did not start; see %s" % (name, log))
+            time.sleep(0.05)
     host_vars = {"ansible_connection": "winrm", "ansible_host": "127.0.0.1", "ansible_port": port,
                  "ansible_user": "arcadmin", "ansible_password": password, "ansible_winrm_transport": "basic",
                  "ansible_winrm_scheme": "http", "ansible_winrm_server_cert_validation": "ignore"}
     return proc, home, host_vars
+
+
+def pid_file(base):
+    return os.path.join(base, "endpoints.pid")
+
+
+def stop_kept(base):
+    """Stop the endpoints a --keep run left in BASE: only processes that are our endpoint serving that folder."""
+    try:
+        with open(pid_file(base)) as handle:
+            pids = [int(line) for line in handle if line.strip()]
+    except FileNotFoundError:
+        return 0
+    stopped = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/cmdline" % pid, "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except OSError:
+            continue
+        if not any(a.endswith(b"winrm_endpoint.py") for a in argv) or \
+                not any(a.startswith(os.path.abspath(base).encode() + b"/") for a in argv):
+            continue  # the pid now belongs to another process
+        try:
+            os.kill(pid, signal.SIGTERM)
+            stopped += 1
+        except ProcessLookupError:
+            pass
+    os.unlink(pid_file(base))
+    return stopped
 
 
 def run_playbook(inventory, label, extra=()):
@@ -114,9 +167,18 @@ def fmt(value):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dir", default=os.path.join(ROOT, "build", "demo"), help="where the demo fleet lives")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--keep", action="store_true",
+                        help="leave the fleet and its WinRM endpoints running after the demo (see docs/playground.md)")
+    action.add_argument("--stop", action="store_true", help="stop the endpoints a --keep run left running")
     args = parser.parse_args()
+    args.dir = os.path.abspath(args.dir)
+    stopped = stop_kept(args.dir)
+    if args.stop:
+        print("stopped %d WinRM test endpoint(s) of the demo fleet in %s" % (stopped, args.dir))
+        return
     shutil.rmtree(args.dir, ignore_errors=True)
     os.makedirs(args.dir)
     hosts = {}
@@ -125,19 +187,45 @@ def main():
         hosts[name] = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable,
                        "lockdown_executable": exe, "lockdown_profile": profile}
     endpoints, homes = [], {}
-    for name, (profile, what, settings) in WINDOWS.items():
-        proc, home, host_vars = start_windows_host(args.dir, name, settings)
-        endpoints.append(proc)
-        homes[name] = home
-        hosts[name] = dict(host_vars, lockdown_profile=profile)
-    inventory = os.path.join(args.dir, "inventory.json")
-    with open(inventory, "w") as handle:
-        json.dump({"all": {"hosts": hosts}}, handle, indent=2)
     try:
+        for name, (profile, what, settings) in WINDOWS.items():
+            proc, home, host_vars = start_windows_host(args.dir, name, settings, keep=args.keep)
+            endpoints.append(proc)
+            homes[name] = home
+            hosts[name] = dict(host_vars, lockdown_profile=profile)
+        if args.keep:
+            with open(pid_file(args.dir), "w") as handle:
+                handle.writelines("%d\n" % proc.pid for proc in endpoints)
+        inventory = os.path.join(args.dir, "inventory.json")
+        with open(inventory, "w") as handle:
+            json.dump({"all": {"hosts": hosts}}, handle, indent=2)
         run_demo(args, hosts, homes, inventory)
+    except BaseException:
+        args.keep = False
+        raise
     finally:
-        for proc in endpoints:
-            proc.terminate()
+        if not args.keep:
+            for proc in endpoints:
+                proc.terminate()
+            for proc in endpoints:
+                proc.wait()
+            if os.path.exists(pid_file(args.dir)):
+                os.unlink(pid_file(args.dir))
+    if args.keep:
+        print_kept(args.dir, inventory)
+
+
+def print_kept(base, inventory):
+    here = os.getcwd()
+    rel = os.path.relpath(inventory, here) if inventory.startswith(here + os.sep) else inventory
+    print("\n=== The demo fleet is still running (docs/playground.md)")
+    print("inventory: %s" % inventory)
+    print("  . %s/scripts/env.sh        # the built collection and its ansible-playbook" % ROOT)
+    print("  ansible-inventory -i %s --graph" % rel)
+    print("  ansible-playbook arcguard.azcmagent.audit -i %s -e audit_report_dir=build/demo-report" % rel)
+    print("stop the Windows hosts' WinRM endpoints with:")
+    where = "" if base == os.path.join(ROOT, "build", "demo") else " --dir " + base
+    print("  bash %s/scripts/demo.sh --stop%s" % (ROOT, where))
 
 
 def run_demo(args, hosts, homes, inventory):

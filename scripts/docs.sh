@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build the HTML documentation site (module, role and playbook docs rendered by antsibull-docs with
-# Sphinx) into docs/_site, after checking the collection docs with antsibull-docs' linter.
+# Build the HTML documentation site into docs/_site: our index (docs/site/index.rst), the guides of docs/
+# (scripts/site_guides.py, in the order of docs/docsite/guides.txt), and the module, plugin, role and playbook
+# docs with the collection's extra docs and links (docs/docsite/) rendered by antsibull-docs with Sphinx; after
+# checking the collection docs with antsibull-docs' linter. Any Sphinx warning fails the build.
 #   bash scripts/docs.sh            lint and build
 #   bash scripts/docs.sh lint       lint only
 set -euo pipefail
@@ -27,7 +29,15 @@ antsibull-docs sphinx-init --use-current --dest-dir "$src" --project "arcguard.a
 # generated pages refer to (action_plugins, common_return_values, ...) are defined by a page of ours that
 # links to the published pages, added after antsibull-docs has written rst/. Any warning fails the build.
 echo "intersphinx_mapping = {}  # offline build" >> "$src/conf.py"
-sed -i 's|^# Build Sphinx site|cp "'"$ROOT"'/docs/site/ansible-references.rst" rst/\n&|' "$src/build.sh"
+# Then the guides of docs/ (MyST) and our own index page (scripts/site_guides.py).
+sed -i 's|^# Build Sphinx site|cp "'"$ROOT"'/docs/site/ansible-references.rst" rst/\n"'"$VENV"'/bin/python" "'"$ROOT"'/scripts/site_guides.py" rst\n&|' \
+  "$src/build.sh"
+cat >> "$src/conf.py" <<'PY'
+extensions.append('myst_parser')  # the guides of docs/ are Markdown
+myst_heading_anchors = 4          # links to a guide's section, as GitHub renders them
+# a code block the lexer cannot read whole (JSON with "..." elided) is still shown, only less coloured
+suppress_warnings = ['misc.highlighting_failure']
+PY
 sed -i 's/ -W --keep-going$/ -W --keep-going -w sphinx-warnings.txt/' "$src/build.sh"
 (cd "$src" && bash build.sh) || { echo "Sphinx warnings:"; cat "$src/sphinx-warnings.txt"; exit 1; }
 rm -rf "$ROOT/docs/_site"

@@ -13,16 +13,14 @@ from ansible.utils.display import Display
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extcleanup as extcleanup
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import AzureAction
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import EXTENSION_CLEANUP_SPEC
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
 
 
-class ActionModule(Action):
-
-    _requires_connection = False
+class ActionModule(AzureAction):
 
     ARGUMENT_SPEC = EXTENSION_CLEANUP_SPEC
 
@@ -32,15 +30,10 @@ class ActionModule(Action):
             message = extcleanup.check_args({"classifications": classes, "machines": []})
             if message:
                 return message
-        tags = task_args.get("tags")
-        if tags is not None and not isinstance(tags, (dict, str)):
-            return "tags must be a dictionary of tag names and values (null: the tag only has to exist), got %s" \
-                % type(tags).__name__.replace("_AnsibleTagged", "").lower()
-        return None
+        return super().refuse(task_args)
 
     def act(self, args, task_vars):
-        options = azure.with_environment({k: args.get(k) for k in azure.OPTION_NAMES})
-        secret = options.get("secret") or ""
+        options, secret = self.azure_options(args)
         message = extcleanup.check_args(args)
         if message:
             return dict(failed=True, changed=False, msg=message, deleted=[])

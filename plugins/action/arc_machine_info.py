@@ -14,29 +14,19 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmach
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as extensions
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import AzureAction
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import MACHINE_INFO_SPEC
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
 
 
-class ActionModule(Action):
-
-    _requires_connection = False
+class ActionModule(AzureAction):
 
     ARGUMENT_SPEC = MACHINE_INFO_SPEC
 
-    def refuse(self, task_args):
-        tags = task_args.get("tags")
-        if tags is not None and not isinstance(tags, (dict, str)):
-            return "tags must be a dictionary of tag names and values (null: the tag only has to exist), got %s" \
-                % type(tags).__name__.replace("_AnsibleTagged", "").lower()
-        return None
-
     def act(self, args, task_vars):
-        options = azure.with_environment({k: args.get(k) for k in azure.OPTION_NAMES})
-        secret = options.get("secret") or ""
+        options, secret = self.azure_options(args)
         try:
             machines, warnings = azure.list_machines(options, log=display.vvv, extensions=True)
         except azure.AzureError as exc:

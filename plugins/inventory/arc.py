@@ -85,17 +85,17 @@ keyed_groups:
 compose:
   ansible_connection: "'winrm' if arc_os_type == 'windows' else 'ssh'"
 
-# gov.arc.yml: Azure Government, a management group, cached for an hour
-plugin: arcguard.azcmagent.arc
-cloud: AzureUSGovernment
-management_groups: [payments]
-include_os: [windows]
-tags:
-  tier: pci
-cache: true
-cache_plugin: ansible.builtin.jsonfile
-cache_connection: ~/.cache/arc-inventory
-cache_timeout: 3600
+# gov.arc.yml, a second inventory file: Azure Government, a management group, cached for an hour
+# plugin: arcguard.azcmagent.arc
+# cloud: AzureUSGovernment
+# management_groups: [payments]
+# include_os: [windows]
+# tags:
+#   tier: pci
+# cache: true
+# cache_plugin: ansible.builtin.jsonfile
+# cache_connection: ~/.cache/arc-inventory
+# cache_timeout: 3600
 """
 
 import copy

@@ -77,3 +77,26 @@ class Action(ActionBase):
         for name in paths:
             runner.check_path(name, options.get(name))
         return runner
+
+
+class AzureAction(Action):
+    """An action plugin that only talks to Azure from the controller (arc_machine_info, arc_extension_cleanup):
+    no host is contacted; ``tags`` must be a dictionary (or a string) before validation; ``azure_options``
+    reads the sign-in and scope options, with the AZURE_* environment, and the secret to scrub."""
+
+    _requires_connection = False
+
+    def refuse(self, task_args):
+        tags = task_args.get("tags")
+        if tags is not None and not isinstance(tags, (dict, str)):
+            return "tags must be a dictionary of tag names and values (null: the tag only has to exist), got %s" \
+                % type(tags).__name__.replace("_AnsibleTagged", "").lower()
+        return None
+
+    @staticmethod
+    def azure_options(args):
+        """(the Azure options of ``args`` with the environment's, the secret among them or '')."""
+        # pylint: disable=import-outside-toplevel
+        from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
+        options = azure.with_environment({k: args.get(k) for k in azure.OPTION_NAMES})
+        return options, options.get("secret") or ""

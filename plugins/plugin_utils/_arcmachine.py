@@ -39,17 +39,8 @@ NOT_REPORTED = "not reported by Azure"
 UNREADABLE = "unreadable"
 
 
-def _get(mapping, key):
-    """A key of an Azure object, any casing (Resource Graph and ARM do not always agree)."""
-    if not isinstance(mapping, dict):
-        return None
-    if key in mapping:
-        return mapping[key]
-    low = key.lower()
-    for name, value in mapping.items():
-        if str(name).lower() == low:
-            return value
-    return None
+# a key of an Azure object, any casing (Resource Graph and ARM do not always agree)
+_get = naming.get_any_case
 
 
 def _text(value):

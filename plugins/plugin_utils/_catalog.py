@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import difflib
+import functools
 import re
 
 # Property types
@@ -603,6 +604,15 @@ def parse_agent_version(text):
 
 def agent_support(version, today=None) -> dict:
     """Is the agent ``version`` within Microsoft's support window ``today`` (default: the real today, read now)?
+    See ``_agent_support``; the answer for one version on one day is worked out once per process (a fleet holds
+    few versions), and the day is part of the key, so a long-running process never keeps yesterday's answer."""
+    key = version if isinstance(version, str) or version is None else repr(version)
+    return dict(_agent_support(key, today or datetime.date.today()), version=version)
+
+
+@functools.lru_cache(maxsize=4096)
+def _agent_support(version, today) -> dict:
+    """Is the agent ``version`` within Microsoft's support window ``today`` (default: the real today, read now)?
 
     Returns {version, status, released_from, released_by, support_ends, message}: ``status`` is ``supported``
     (released within the window for certain), ``unsupported`` (released before it for certain), or ``unknown``
@@ -610,7 +620,6 @@ def agent_support(version, today=None) -> dict:
     ``released_from``/``released_by`` bound its release date (ISO dates, None where unknown); ``support_ends`` is
     the latest date its support can end.
     """
-    today = today or datetime.date.today()
     start = today - datetime.timedelta(days=SUPPORT_DAYS)
     out = {"version": version, "status": "unknown", "released_from": None, "released_by": None,
            "support_ends": None, "message": None}

@@ -226,14 +226,15 @@ def drift_event(machine, profile, differences, host=None):
     details["host_name"] = host
     details["overrides"] = dict(machine.get("lockdown_overrides") or {})
     details["differences"] = [dict(d) for d in differences]
-    return {EVENT_DRIFT: details, "meta": {"hosts": host}}
+    # everything Azure or the agent gave (names, statuses, reported values) is data: inert for any template
+    return {EVENT_DRIFT: naming.inert(details), "meta": {"hosts": host}}
 
 
 def resolved_event(machine, profile, previous, host=None):
     details = _details(machine, profile)
     details["host_name"] = host
     details["resolved_differences"] = [dict(d) for d in previous]
-    return {EVENT_RESOLVED: details, "meta": {"hosts": host}}
+    return {EVENT_RESOLVED: naming.inert(details), "meta": {"hosts": host}}
 
 
 def options_for(settings, machine, profile, host=None):

@@ -21,6 +21,7 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 from __future__ import annotations
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 
 TYPE = "microsoft.hybridcompute/machines/extensions"
 _COLUMNS = ("id, name, type, publisher = properties.publisher, extensionType = properties.type, "
@@ -51,17 +52,8 @@ PUBLIC_KEYS = ("name", "publisher", "type", "version", "provisioning_state", "st
 NEEDED = ("extensions.allowlist", "extensions.blocklist", "extensions.enabled", "config.mode")
 
 
-def _get(mapping, key):
-    """A key of an Azure object, any casing."""
-    if not isinstance(mapping, dict):
-        return None
-    if key in mapping:
-        return mapping[key]
-    low = key.lower()
-    for name, value in mapping.items():
-        if str(name).lower() == low:
-            return value
-    return None
+# a key of an Azure object, any casing
+_get = naming.get_any_case
 
 
 def _text(value):
@@ -295,19 +287,8 @@ def refused_installs(entries):
 EVENT_REFUSED = "arc_extension_refused"
 
 
-_TEMPLATE_OPENERS = ("{{", "{%", "{#")
-
-
-def defuse(value):
-    """Text from Azure made inert for whoever templates it next: ansible-rulebook renders an action's arguments
-    and Ansible renders extra variables, so ``{{``, ``{%`` and ``{#`` in a status message (which whoever runs the
-    extension writes) would run as a template. Each is broken up by a space: ``{ {``. Other text is unchanged."""
-    if not isinstance(value, str):
-        return value
-    while any(opener in value for opener in _TEMPLATE_OPENERS):
-        for opener in _TEMPLATE_OPENERS:
-            value = value.replace(opener, opener[0] + " " + opener[1])
-    return value
+# text from Azure made inert for whoever templates it next (one rule, in _naming)
+defuse = naming.defuse
 
 
 def refused_event(host, machine, record):

@@ -314,3 +314,44 @@ def match_hosts(hosts, machines, naming=None, candidates=None):
             used.add(machine_key(machine))
     rest = [m for key, m in by_id.items() if key not in used]
     return Match(matched, ambiguous, rest, naming)
+
+
+_TEMPLATE_OPENERS = ("{{", "{%", "{#")
+
+
+def defuse(value):
+    """Text from Azure made inert for whoever templates it next: ansible-rulebook renders an action's arguments
+    and Ansible renders extra variables, so ``{{``, ``{%`` and ``{#`` in a name, a tag, a reported setting or a
+    status message (which whoever runs the machine or the extension writes) would run as a template. Each is
+    broken up by a space: ``{ {``. Other text, and every value that is not text, is unchanged."""
+    if not isinstance(value, str):
+        return value
+    while any(opener in value for opener in _TEMPLATE_OPENERS):
+        for opener in _TEMPLATE_OPENERS:
+            value = value.replace(opener, opener[0] + " " + opener[1])
+    return value
+
+
+def inert(value):
+    """``value`` with every text in it, at any depth (dict keys too), passed through ``defuse``."""
+    if isinstance(value, str):
+        return defuse(value)
+    if isinstance(value, dict):
+        return {inert(k): inert(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [inert(v) for v in value]
+    return value
+
+
+def get_any_case(mapping, key):
+    """The value of ``key`` in an Azure object, whatever the casing of its name there (Resource Graph and ARM do
+    not always agree); None when ``mapping`` is no dictionary or has no such key."""
+    if not isinstance(mapping, dict):
+        return None
+    if key in mapping:
+        return mapping[key]
+    low = key.lower()
+    for name, value in mapping.items():
+        if str(name).lower() == low:
+            return value
+    return None

@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$ROOT"
 "$ROOT/scripts/bootstrap.sh" podman image
 status=0
+# the collection under test is the built one (ANSIBLE_COLLECTIONS_PATH): no scenario may let molecule install the
+# source tree into ~/.ansible/collections
+for file in molecule/*/molecule.yml; do
+  grep -q '^prerun: false$' "$file" || { echo "FAIL: $file lacks prerun: false"; status=1; }
+done
 for scenario in molecule/*/; do
   name=$(basename "$scenario")
   # molecule/onboarding needs the stand-in's .deb and a generated secret: suite 24-onboarding runs it
