@@ -153,20 +153,20 @@ class _Engine:
         # 3. check mode: report the plan, run nothing more
         if self.check_mode:
             result["changed"] = True
-            # the one projection of the whole run (_planner.whole_run) ...
-            whole = planner.whole_run(desired, current, plan)
-            steps, changes, projected = list(whole.steps), list(whole.changes), whole.after
             view = before_view
             if unknown:
-                # ... except what depends on the stored values while the agent is in monitor mode (_monitor): never
-                # predicted from what it shows; only the first round's commands and what the task alone decides
+                # leaving monitor mode where the stored values matter (_monitor): never predicted from what the
+                # agent shows; only the first round's commands and what the task alone decides
                 guess = monitor.predict(desired, plan, unknown, installed)
-                steps = list(plan.steps)
-                changes, projected = guess.changes, guess.after
+                steps, changes, projected = list(plan.steps), guess.changes, guess.after
                 view = dict(before_view, **{p: monitor.UNKNOWN for p in unknown if p in before_view})
                 result["unknown_in_monitor_mode"] = unknown
                 result["notes"] = result.get("notes", []) + [monitor.note(unknown, guess.possible)]
                 removal = removals.Removal(guess.certain, os_name, environment, where) if guess.certain else None
+            else:
+                # the one projection of the whole run (_planner.whole_run)
+                whole = planner.whole_run(desired, current, plan)
+                steps, changes, projected = list(whole.steps), list(whole.changes), whole.after
             result["commands"] += [runner.describe(s) for s in steps]
             if removal:
                 result["commands"] += [runner.describe(step) for step in removal.removes]
