@@ -22,6 +22,7 @@ from tests.lib.drift_source import fake  # noqa: F401  pylint: disable=unused-im
 
 pytestmark = pytest.mark.drift
 
+
 # ------------------------------------------------------------------------------------------------ drift
 
 def test_one_event_per_drifted_machine_nothing_for_compliant_or_unreported(fake, caplog):

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from ansible.inventory.data import InventoryData
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from ansible.template import Templar
 
 from ansible_collections.arcguard.azcmagent.plugins.inventory import arc
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
@@ -21,6 +21,12 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _drift a
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._profiles import PROFILES
 from tests.lib.logic_env import examples
+
+try:
+    from ansible.template import trust_as_template
+except ImportError:  # ansible-core before 2.19: a string given to the inventory is a template as it is
+    def trust_as_template(text):
+        return text
 
 pytestmark = [pytest.mark.hostile, pytest.mark.azure]
 
