@@ -1,9 +1,9 @@
 """The demo: a small fleet of stand-in agents in different states, locked down with the lockdown
 playbook of the installed collection, then run again to show that nothing changes the second time.
 
-Each demo host is a local directory with its own stand-in agent (roles/emulator/files/azcmagent_standin.py)
+Each demo host is a local directory with its own stand-in agent (roles/emulator/files/azcmagent_standin/__main__.py)
 and its own settings file; the playbook reaches it over the local connection. The Windows hosts are WinRM
-test endpoints on loopback (tests/windows/winrm_endpoint.py).
+test endpoints on loopback (tests/lib/winrm_endpoint.py).
 
   scripts/demo.sh            the demo; the WinRM endpoints stop when it ends
   scripts/demo.sh --keep     the demo, then leave the fleet and its endpoints running for playbooks of your own
@@ -21,7 +21,7 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-STANDIN = os.path.join(ROOT, "roles", "emulator", "files", "azcmagent_standin.py")
+STANDIN = os.path.join(ROOT, "roles", "emulator", "files", "azcmagent_standin")
 
 # host -> (profile, description, initial settings, control)
 FLEET = {
@@ -40,7 +40,7 @@ FLEET = {
               {"extensions.allowlist": ["Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"],
                "guestconfiguration.enabled": False}, {}),
 }
-# Windows hosts, reached over WinRM through the test endpoint (tests/windows/winrm_endpoint.py)
+# Windows hosts, reached over WinRM through the test endpoint (tests/lib/winrm_endpoint.py)
 WINDOWS = {
     "dc02": ("defender", "Windows domain controller, agent just installed", {}),
     "esu2012": ("esu", "Windows Server 2012 onboarded for ESU only",
@@ -95,7 +95,7 @@ def start_windows_host(base, name, settings, keep=False):
     # a kept endpoint runs in its own session: Ctrl-C in the terminal that started the demo does not stop it
     log = os.path.join(home, "winrm-endpoint.log")
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "windows", "winrm_endpoint.py"),
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "lib", "winrm_endpoint.py"),
                                  "--listen", "127.0.0.1:0", "--user", "arcadmin", "--password", password,
                                  "--azcmagent", "%s %s" % (sys.executable, STANDIN), "--root", home],
                                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,

@@ -15,8 +15,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profile
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._action import Action
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._converge import converge
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import CONFIG_SPEC
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import PlanError
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, not_strings
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import not_strings
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 
@@ -29,13 +28,8 @@ class ActionModule(Action):
         return not_strings(task_args, self.ARGUMENT_SPEC)
 
     def act(self, args, task_vars):
-        try:
-            # the raw arguments say which options the task gave itself (a value equal to the default included)
-            options = profiles.resolve(args, self.ARGUMENT_SPEC, given=self._task.args)
-            runner = self.runner(options)
-        except PlanError as exc:
-            return dict(failed=True, changed=False, msg=str(exc))
-        except AgentError as exc:
-            return dict(failed=True, changed=False, msg=exc.msg)
+        # the raw arguments say which options the task gave itself (a value equal to the default included)
+        options = profiles.resolve(args, self.ARGUMENT_SPEC, given=self._task.args)
+        runner = self.runner(options)
         out = converge(runner, options, check_mode=bool(self._task.check_mode), diff=bool(self._task.diff))
         return scrub(out, runner.secrets)

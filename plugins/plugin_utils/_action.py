@@ -8,14 +8,22 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 An action plugin subclasses ``Action``, sets ``ARGUMENT_SPEC`` and implements ``act(args, task_vars)``, which
 returns what goes into the task result (already scrubbed of secrets). ``run`` validates the arguments
 first; ``refuse(task_args)`` may turn raw arguments down before that (azcmagent_config refuses a string
-option given a list).
+option given a list). The errors an action may raise (``PlanError``: bad options; ``AgentError``: the agent or
+the target; ``OptionError``: azcmagent_connect's options) become a failed result here, once, scrubbed of the
+secrets the task's runner has seen.
 """
 
 from __future__ import annotations
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import Runner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._connect import OptionError
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import PlanError
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, Runner
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
+
+
+TIMEOUT_NEGATIVE = "timeout must be 0 (no limit) or more seconds"
 
 
 class Action(ActionBase):
@@ -27,6 +35,7 @@ class Action(ActionBase):
     _supports_async = False
 
     ARGUMENT_SPEC: dict = {}
+    _arc_runner = None  # the task's Runner, once made: its secrets scrub an error result
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -36,8 +45,19 @@ class Action(ActionBase):
             result.update(failed=True, changed=False, msg=refused)
             return result
         _validation, args = self.validate_argument_spec(argument_spec=self.ARGUMENT_SPEC)
-        result.update(self.act(args, task_vars or {}))
+        self._arc_runner = None
+        try:
+            result.update(self.act(args, task_vars or {}))
+        except (PlanError, OptionError) as exc:
+            result.update(failed=True, changed=False, msg=self._scrub(str(exc)))
+        except AgentError as exc:
+            details = dict(exc.details)
+            changed = bool(details.pop("changed", False))
+            result.update(self._scrub(dict(details, failed=True, changed=changed, msg=exc.msg)))
         return result
+
+    def _scrub(self, value):
+        return scrub(value, self._arc_runner.secrets if self._arc_runner is not None else ())
 
     def refuse(self, task_args):  # pylint: disable=unused-argument
         """A message refusing the raw task arguments before validation, or None."""
@@ -48,9 +68,12 @@ class Action(ActionBase):
         raise NotImplementedError
 
     def runner(self, options, paths=("executable", "extensions_path")):
-        """A Runner for ``options`` (executable, timeout); refuses the ``paths`` options the target would not
-        find as given, before anything runs (raises AgentError)."""
+        """A Runner for ``options`` (executable, timeout); refuses a negative timeout and the ``paths`` options the
+        target would not find as given, before anything runs (raises AgentError)."""
+        if options.get("timeout") is not None and options["timeout"] < 0:
+            raise AgentError(TIMEOUT_NEGATIVE)
         runner = Runner(self, executable=options.get("executable"), timeout=options["timeout"] or None)
+        self._arc_runner = runner
         for name in paths:
             runner.check_path(name, options.get(name))
         return runner

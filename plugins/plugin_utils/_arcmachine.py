@@ -23,7 +23,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _planner as planner
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _profiles as profiles
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import URL_PROPERTIES, redact_url
 
 KEYS = ("name", "resource_id", "subscription_id", "resource_group", "location", "tags", "status", "agent_version",
         "os_type", "os_name", "os_version", "last_status_change", "machine_fqdn", "dns_fqdn", "agent_configuration",
@@ -90,13 +90,13 @@ def agent_configuration(raw, warnings=None, name="?", unreadable=None):
             if value is None:
                 if kind in _LIST_DEFAULT_ON_NULL:
                     out[prop] = []
-                elif prop == "proxy.url":
+                elif prop in URL_PROPERTIES:
                     out[prop] = ""
                 continue    # a null boolean or mode says nothing
             if kind == catalog.NAMES:
                 items = value if isinstance(value, list) else parsers.to_list(value)
                 out[prop] = [_extension_name(item) for item in items if item not in (None, "")]
-            elif prop == "proxy.url":
+            elif prop in URL_PROPERTIES:
                 out[prop] = redact_url(str(value).strip())
             elif kind == catalog.ENUM:
                 out[prop] = str(value).strip().lower()
@@ -213,9 +213,10 @@ def compare(options, os_type, agent_configuration, unreadable=()):
     for prop in [p for p in managed if p not in reported]:
         desired.values.pop(prop, None)
         desired.clear.discard(prop)
-    if "proxy.url" in desired.values:
-        # Azure's view is redacted: compare like with like
-        desired.values["proxy.url"] = redact_url(desired.values["proxy.url"])
+    for prop in URL_PROPERTIES:
+        if prop in desired.values:
+            # Azure's view is redacted: compare like with like
+            desired.values[prop] = redact_url(desired.values[prop])
     result = planner.plan(desired, reported)
     differences = [{"property": c["property"], "expected": c["after"], "actual": c["before"]}
                    for c in result.changes]

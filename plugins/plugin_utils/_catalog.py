@@ -542,6 +542,18 @@ def lifecycle_facts(name: str, os_name=None) -> dict:
             "advice": entry["advice"], "sources": [dict(s) for s in entry["sources"]]}
 
 
+# ------------------------------------------------------------------ where the agent lives (the reference)
+
+# where the agent's executable is looked for on Linux (then PATH), and below Program Files on Windows
+POSIX_LOCATIONS = ("/opt/azcmagent/bin/azcmagent", "/usr/bin/azcmagent", "/usr/local/bin/azcmagent")
+WINDOWS_SUFFIX = "\\AzureConnectedMachineAgent\\azcmagent.exe"
+# the extension folders (Windows: below %SystemDrive%)
+POSIX_EXTENSIONS = "/var/lib/waagent"
+WINDOWS_EXTENSIONS = "\\Packages\\Plugins"
+# The extension service, as the reference names it per OS.
+EXTENSION_SERVICE = {"linux": "extd", "windows": "ExtensionService"}
+
+
 # ------------------------------------------------------------------ agent versions
 
 # Microsoft supports only the agent versions released in the last 12 months, and the agent may upgrade itself

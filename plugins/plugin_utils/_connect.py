@@ -9,7 +9,7 @@ Pure: nothing here runs anything. The action plugin reads `azcmagent show --json
 what to do, and runs the steps of ``plan_steps`` as one remote command. Secrets (a service principal's
 secret, an access token) never become an argument: they are written to a file that only root (on
 Windows: SYSTEM and Administrators) can read, passed with azcmagent's ``--config`` option, and removed
-when the remote command ends (see ``_scripts.SecretFile``).
+when the remote command ends (see ``_secrets.SecretFile``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import re
 import secrets as _random
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import SecretFile
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._options import shared_spec
 
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -181,23 +181,6 @@ def tags_argument(tags, os_name="linux"):
 # ----------------------------------------------------------------------------- show
 
 
-def _norm(key):
-    return re.sub(r"[\s_-]", "", str(key)).lower()
-
-
-# normalised key -> field; the keys the reference names, their display names, and plausible spellings
-SHOW_FIELDS = {
-    "status": "status", "agentstatus": "status",
-    "resourceid": "resource_id",
-    "resourcename": "resource_name",
-    "resourcegroup": "resource_group", "resourcegroupname": "resource_group",
-    "subscriptionid": "subscription_id",
-    "tenantid": "tenant_id",
-    "location": "location",
-    "cloud": "cloud",
-    "agentversion": "agent_version",
-    "lastheartbeat": "last_heartbeat", "agentlastheartbeat": "last_heartbeat",
-}
 CONNECTION_KEYS = ("status", "resource_id", "resource_name", "resource_group", "subscription_id", "tenant_id",
                    "location", "cloud")
 
@@ -213,10 +196,7 @@ def parse_show(stdout):
     except parsers.ParseError as exc:
         raise ShowError(str(exc))
     out = {key: "" for key in CONNECTION_KEYS + ("agent_version", "last_heartbeat")}
-    for key, value in doc.items():
-        field = SHOW_FIELDS.get(_norm(key))
-        if field and value is not None and not isinstance(value, (dict, list)):
-            out[field] = str(value).strip()
+    out.update(parsers.show_fields(doc))
     if not out["status"]:
         raise ShowError("the output has no status")
     rid = out["resource_id"]
@@ -378,7 +358,7 @@ def plan_steps(action, options, os_name="linux", name=None):
     content = secret_document(options, options["state"])
     config = None
     if content is not None and not (action == "disconnect" and options.get("force_local_only")):
-        config = scripts.SecretFile(content, name or _random.token_hex(16))
+        config = SecretFile(content, name or _random.token_hex(16))
     steps = []
     if action in ("disconnect", "reconnect"):
         # reconnecting deletes the old resource with the same credentials (force_local_only: locally only)

@@ -34,17 +34,18 @@ EXTENSIONS_OFF_WARNING = ("turning the extension manager off does not remove ins
 
 
 def converge(runner, options, check_mode=False, diff=False):
-    """Bring the agent behind ``runner`` to ``options``; the result dict of azcmagent_config."""
+    """Bring the agent behind ``runner`` to ``options``; the result dict of azcmagent_config.
+
+    Raises ``PlanError`` (bad options, refused before anything runs) and ``AgentError`` (with what was changed
+    in its details); the action's base turns them into the failed result."""
     runner.secrets.extend(url_secrets(options.get("proxy_url")))
-    try:
-        return _Engine(runner, options, check_mode, diff).run()
-    except planner.PlanError as exc:
-        return {"failed": True, "changed": False, "msg": str(exc)}
-    except AgentError as exc:
-        out = {"failed": True, "msg": exc.msg}
-        out.update(exc.details)
-        out.setdefault("changed", False)
-        return out
+    return _Engine(runner, options, check_mode, diff).run()
+
+
+def _add(result, key, items):
+    """Append ``items`` to the list ``result[key]``, which exists only once it has any."""
+    if items:
+        result[key] = result.get(key, []) + list(items)
 
 
 def diff_of(before, after):
@@ -82,8 +83,6 @@ class _Engine:
     def run(self):
         args = self.args
         runner = self.runner
-        if args["timeout"] is not None and args["timeout"] < 0:
-            raise planner.PlanError("timeout must be 0 (no limit) or more seconds")
         if args["wait_timeout"] < 0:
             raise planner.PlanError("wait_timeout must be 0 or more seconds")
         os_name = runner.os
@@ -143,7 +142,8 @@ class _Engine:
         removal = None
         if removing:
             result["removed_extensions"] = []
-            removal = removals.plan(installed, plan.after, current, os_name, environment, where, result)
+            removal, notes = removals.plan(installed, plan.after, current, os_name, environment, where)
+            _add(result, "notes", notes)
 
         if not plan.steps and not plan.second_pass and not removal:
             if self.diff:
@@ -153,15 +153,20 @@ class _Engine:
         # 3. check mode: report the plan, run nothing more
         if self.check_mode:
             result["changed"] = True
-            steps, changes, projected = list(plan.steps), list(plan.changes), plan.after
             view = before_view
             if unknown:
+                # leaving monitor mode where the stored values matter (_monitor): never predicted from what the
+                # agent shows; only the first round's commands and what the task alone decides
                 guess = monitor.predict(desired, plan, unknown, installed)
-                changes, projected = guess.changes, guess.after
+                steps, changes, projected = list(plan.steps), guess.changes, guess.after
                 view = dict(before_view, **{p: monitor.UNKNOWN for p in unknown if p in before_view})
                 result["unknown_in_monitor_mode"] = unknown
                 result["notes"] = result.get("notes", []) + [monitor.note(unknown, guess.possible)]
                 removal = removals.Removal(guess.certain, os_name, environment, where) if guess.certain else None
+            else:
+                # the one projection of the whole run (_planner.whole_run)
+                whole = planner.whole_run(desired, current, plan)
+                steps, changes, projected = list(whole.steps), list(whole.changes), whole.after
             result["commands"] += [runner.describe(s) for s in steps]
             if removal:
                 result["commands"] += [runner.describe(step) for step in removal.removes]
@@ -189,8 +194,9 @@ class _Engine:
             before_view.update({p: after.get(p) for p in plan.pending if p in after})
             if removing:
                 # what the lists really are now that the agent shows its stored values
-                removal = removals.plan(installed, plan2.after, after, os_name, environment, where, result,
-                                        applied=applied)
+                removal, notes = removals.plan(installed, plan2.after, after, os_name, environment, where,
+                                               applied=applied)
+                _add(result, "notes", notes)
             if plan2.steps or removal:
                 after = self._apply(plan2, applied, result, removal, outcome)
             expected.update(plan2.expected)
@@ -285,8 +291,11 @@ class _Engine:
         readback = out.step(number)
         problem = None
         if removal:
-            problem = removals.check(runner, out, len(plan.steps) + 1, removal, out.step(number + 1), result,
-                                     outcome)
+            checked = removals.check(runner, out, len(plan.steps) + 1, removal, out.step(number + 1))
+            result["commands"].extend(checked.commands)
+            result["removed_extensions"] = checked.outcome["removed_extensions"]
+            outcome.update(checked.outcome)
+            problem = checked.problem
         argv = runner.list_argv
         if readback is None or readback.rc != 0:
             err = runner.step_error(out, readback, argv, "Every change was applied, but reading the settings "

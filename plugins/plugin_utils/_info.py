@@ -153,13 +153,13 @@ def agent_facts(version_out, show_out):
         show = parsers.parse_show(show_out or "")
     except parsers.ParseError:
         show = {}
-    lowered = {str(k).lower().replace(" ", ""): v for k, v in show.items()}
-    agent["status"] = lowered.get("status") or lowered.get("agentstatus")
-    if not agent["version"]:
-        shown = lowered.get("agentversion")
-        if shown:
-            agent["version"] = str(shown)
-    for key in ("resourceName", "resourceGroup", "subscriptionId", "location", "lastHeartbeat"):
-        if lowered.get(key.lower()):
-            agent[key] = lowered[key.lower()]
+    fields = parsers.show_fields(show)
+    agent["status"] = fields.get("status") or None
+    if not agent["version"] and fields.get("agent_version"):
+        agent["version"] = fields["agent_version"]
+    for key, field in (("resourceName", "resource_name"), ("resourceGroup", "resource_group"),
+                       ("subscriptionId", "subscription_id"), ("location", "location"),
+                       ("lastHeartbeat", "last_heartbeat")):
+        if fields.get(field):
+            agent[key] = fields[field]
     return agent

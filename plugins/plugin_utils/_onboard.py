@@ -21,7 +21,7 @@ import time
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _connect as connect
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._runner import AgentError, read_waiting
 
 
 # a folder only the connection's user can open, for a connection that drops standard input
@@ -46,28 +46,14 @@ def onboard(runner, options, check_mode=False, diff=False):
 
 def _read(runner, wait_timeout, commands, sleep=time.sleep, clock=time.monotonic):
     """`azcmagent show --json` (waiting up to ``wait_timeout`` seconds for the agent): (connection, raw doc)."""
-    deadline = clock() + (wait_timeout or 0)
-    while True:
-        out = runner.run([list(connect.SHOW_ARGV)])
-        commands.append(runner.describe(connect.SHOW_ARGV))
-        step = out.step(1)
-        if out.missing:
-            error, retry = runner.missing_error(out), True
-        elif step is None or step.rc != 0:
-            error = runner.step_error(out, step, connect.SHOW_ARGV)
-            retry = (step.rc if step is not None else out.rc) not in (18, 23)
-        else:
-            try:
-                return connect.parse_show(step.stdout), _show_doc(step.stdout)
-            except connect.ShowError as exc:
-                raise AgentError("could not understand the output of %s: %s"
-                                 % (runner.describe(connect.SHOW_ARGV), exc),
-                                 rc=step.rc, stdout=step.stdout, stderr=step.stderr)
-        if not retry or clock() >= deadline:
-            if wait_timeout and retry:
-                error.msg = "waited %s seconds for the agent: %s" % (wait_timeout, error.msg)
-            raise error
-        sleep(min(5.0, max(0.5, deadline - clock())))
+    def understand(_argv, step, _result):
+        try:
+            return connect.parse_show(step.stdout), _show_doc(step.stdout)
+        except connect.ShowError as exc:
+            raise AgentError("could not understand the output of %s: %s" % (runner.describe(connect.SHOW_ARGV), exc),
+                             rc=step.rc, stdout=step.stdout, stderr=step.stderr)
+    return read_waiting(runner, connect.SHOW_ARGV, understand, wait_timeout,
+                        ran=lambda argv: commands.append(runner.describe(argv)), sleep=sleep, clock=clock)
 
 
 def _converge(runner, args, commands, check_mode, diff):

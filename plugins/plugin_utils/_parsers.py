@@ -224,6 +224,37 @@ def parse_show(stdout: str):
     return out
 
 
+def _show_key(key):
+    return re.sub(r"[\s_-]", "", str(key)).lower()
+
+
+# normalised `show` key -> the collection's field; the keys the reference names, their display names, and
+# plausible spellings
+SHOW_FIELDS = {
+    "status": "status", "agentstatus": "status",
+    "resourceid": "resource_id",
+    "resourcename": "resource_name",
+    "resourcegroup": "resource_group", "resourcegroupname": "resource_group",
+    "subscriptionid": "subscription_id",
+    "tenantid": "tenant_id",
+    "location": "location",
+    "cloud": "cloud",
+    "agentversion": "agent_version",
+    "lastheartbeat": "last_heartbeat", "agentlastheartbeat": "last_heartbeat",
+}
+
+
+def show_fields(doc):
+    """The one normaliser of `show` output (``parse_show``'s dict): {field: text} under the collection's names
+    (``SHOW_FIELDS``), whatever the key's spelling; nulls, objects and lists left out, text stripped."""
+    out = {}
+    for key, value in doc.items():
+        field = SHOW_FIELDS.get(_show_key(key))
+        if field and value is not None and not isinstance(value, (dict, list)):
+            out[field] = str(value).strip()
+    return out
+
+
 def parse_config_info(stdout: str):
     """Property names listed by `azcmagent config info --json` (lower case)."""
     text = (stdout or "").strip()

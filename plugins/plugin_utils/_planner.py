@@ -22,7 +22,7 @@ import unicodedata
 from urllib.parse import urlsplit
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _catalog as catalog
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import redact_url
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import URL_PROPERTIES, redact_url
 
 
 class PlanError(ValueError):
@@ -383,8 +383,7 @@ def desired_state(args: dict, os_name: str, known_properties=None) -> Desired:
             desired.clear.add(prop)
             continue
         desired.values[prop] = _normalise_value(prop, "settings." + prop, value, os_name, desired)
-    if "proxy.url" in desired.values:
-        desired.secret_props.add("proxy.url")
+    desired.secret_props.update(p for p in URL_PROPERTIES if p in desired.values)
     if known_properties is not None:
         check_unknown(desired, known_properties, os_name)
 
@@ -633,6 +632,28 @@ def plan(desired: Desired, current: dict) -> Plan:
     result.changes = [step.change() for step in result.steps]
     result.after.update((step.prop, step.after) for step in result.steps)
     return result
+
+
+def whole_run(desired: Desired, current: dict, first: Plan = None) -> Plan:
+    """The whole run as check mode reports it, from the one projection: ``first`` (``plan(desired, current)``),
+    and where it has a second pass, the round the real run plans once the agent has left monitor mode, from the
+    values the agent shows now (the stored ones, unless the agent shows Microsoft's effective lists in monitor
+    mode). Its ``steps`` and ``changes`` are both rounds', its ``after`` and ``expected`` where they lead."""
+    first = first if first is not None else plan(desired, current)
+    if not first.second_pass:
+        return first
+    left = dict(current)
+    left.update((change["property"], change["after"]) for change in first.changes)
+    second = plan(desired, left)
+    whole = Plan()
+    whole.steps = list(first.steps) + list(second.steps)
+    whole.changes = list(first.changes) + list(second.changes)
+    whole.after = second.after
+    whole.expected = dict(first.expected, **second.expected)
+    whole.warnings = list(first.warnings) + list(second.warnings)
+    whole.notes = list(first.notes) + list(second.notes)
+    whole.mode_before = first.mode_before
+    return whole
 
 
 def verify(expected: dict, after: dict):

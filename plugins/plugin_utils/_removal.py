@@ -80,15 +80,16 @@ def installed(runner, read, current, desired):
     return info.parse_extension_folders(listing.stdout, runner.os, names)
 
 
-def plan(extensions, after, current, os_name, environment, path, result, applied=None):
-    """What to remove under the lists in force ``after`` the writes; fails before any removal where it cannot."""
+MONITOR_NOTE = ("remove_blocked: in monitor mode Microsoft's managed allowlist applies, whose contents are "
+                "not published, so no installed extension is judged blocked or removed")
+
+
+def plan(extensions, after, current, os_name, environment, path, applied=None):
+    """What to remove under the lists in force ``after`` the writes: (Removal or None, notes for the result);
+    fails before any removal where it cannot."""
     blocked = info.blocked_under(extensions, after)
     if blocked is None:
-        if extensions:
-            note = ("remove_blocked: in monitor mode Microsoft's managed allowlist applies, whose contents are "
-                    "not published, so no installed extension is judged blocked or removed")
-            result["notes"] = result.get("notes", []) + [note]
-        return None
+        return None, [MONITOR_NOTE] if extensions else []
     removal = Removal(blocked, os_name, environment, path)
     if removal and EXTENSION_COMMAND_PROBE not in current:
         since = catalog.version_text(EXTENSION_COMMAND_SINCE)
@@ -98,7 +99,7 @@ def plan(extensions, after, current, os_name, environment, path, result, applied
         if not applied:
             raise PlanError(msg + " Nothing was changed.")
         raise AgentError(msg, changed=True, changes=shown_changes(applied))
-    return removal
+    return removal, []
 
 
 def step_says(res):
@@ -112,8 +113,22 @@ def step_says(res):
     return text + (": " + said.splitlines()[-1] if said else "")
 
 
-def check(runner, out, first, removal, listing, result, outcome):
-    """How the removals went (steps numbered from ``first``), checked against the folders listed after them."""
+class Checked:
+    """How the removals went: ``commands`` (the removals that ran, as shown), ``outcome`` (removed,
+    removed_extensions; on a problem also not_removed and the failed command's details), ``problem`` (None, or
+    what went wrong)."""
+
+    def __init__(self):
+        self.commands = []
+        self.outcome = {}
+        self.problem = None
+
+
+def check(runner, out, first, removal, listing):
+    """How the removals went (steps numbered from ``first``), checked against the folders listed after them:
+    a ``Checked`` record."""
+    checked = Checked()
+    outcome = checked.outcome
     stop = out.step(first)
     removes = [out.step(first + 1 + i) for i in range(len(removal.removes))]
     start = out.step(first + 1 + len(removal.removes))
@@ -127,7 +142,7 @@ def check(runner, out, first, removal, listing, result, outcome):
     for name, step, res in zip(removal.names, removal.removes, removes):
         by_name[name.lower()] = res
         if res is not None and res.rc == 0:
-            result["commands"].append(runner.describe(step))
+            checked.commands.append(runner.describe(step))
     removed, not_removed = [], []
     for ext in removal.extensions:
         res = by_name[("%s.%s" % (ext["publisher"], ext["type"])).lower()]
@@ -155,15 +170,15 @@ def check(runner, out, first, removal, listing, result, outcome):
         problems.append("the extension service was started again")
     outcome["removed"] = bool(removed)
     outcome["removed_extensions"] = shown_extensions(removed)
-    result["removed_extensions"] = outcome["removed_extensions"]
     if not problems:
-        return None
+        return checked
     outcome["not_removed"] = shown_extensions(not_removed)
     if failed is not None:
         command, res = failed
         outcome["failed_command"] = command
         if res is not None:
             outcome.update(cmd=command, rc=res.rc, stdout=res.stdout, stderr=res.stderr)
-    return "; ".join(problems) + ". Removed: %s. Not removed: %s." % (
+    checked.problem = "; ".join(problems) + ". Removed: %s. Not removed: %s." % (
         ", ".join("%s %s" % (e["name"], e["version"]) for e in removed) or "nothing",
         ", ".join("%s %s" % (e["name"], e["version"]) for e in not_removed) or "nothing")
+    return checked

@@ -23,7 +23,7 @@ from ansible.utils.display import Display
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _secrets
+from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _script_filter
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._secrets import scrub
 
 display = Display()
@@ -164,11 +164,11 @@ class Runner:
     def expect_proxy(self, url):
         """The task asks for proxy URL ``url``: the target says whether the agent's has the same user information."""
         self.wanted_proxy = url or None
-        self.mask = _secrets.mask_for(url) if url else scripts.NO_MASK
+        self.mask = _script_filter.mask_for(url) if url else scripts.NO_MASK
 
     def parse_config(self, text):
         """The agent's settings from a ``config list`` output that came through the target's filter."""
-        return _secrets.unmask_state(parsers.parse_config_list(text), self.wanted_proxy)
+        return _script_filter.unmask_state(parsers.parse_config_list(text), self.wanted_proxy)
 
     def run(self, steps, keep_going=False):
         """Run ``steps`` and return their results (a ScriptResult, or a CombinedResult of several commands).
@@ -353,41 +353,58 @@ class Runner:
         return AgentError(msg, cmd=command, rc=rc, stdout=stdout, stderr=stderr)
 
 
-def read_state(runner, wait_timeout=0, extras=(), sleep=time.sleep, clock=time.monotonic):
-    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result).
-
-    ``extras``: more steps to run in the same remote command (numbered from 2 in the result).
-    """
-    argv = list(runner.list_argv)
+def read_waiting(runner, argv, understand, wait_timeout=0, extras=(), fallback=None, ran=None, sleep=time.sleep,
+                 clock=time.monotonic):
+    """The one wait-and-retry read: run ``argv`` (``extras`` in the same remote command, numbered from 2) until
+    the agent answers, waiting up to ``wait_timeout`` seconds while it is missing or failing, never after a
+    refusal (rc 18, 23). ``understand(argv, step, result)`` returns what the read gives (or raises AgentError:
+    no retry); ``fallback(argv, step)`` may name other arguments to read with at once (an older agent); ``ran(argv)``
+    is told of every attempt."""
+    argv = list(argv)
     deadline = clock() + (wait_timeout or 0)
     while True:
         result = runner.run([argv] + list(extras))
+        if ran is not None:
+            ran(argv)
         step = result.step(1)
-        if (step is not None and step.rc not in (0, None) and argv[-1] == "--json"
-                and "unknown" in (step.stderr + step.stdout).lower() and "flag" in (step.stderr + step.stdout).lower()):
-            # an agent whose config list has no --json: read the text layout instead
-            argv = list(LIST_TEXT_ARGV)
+        other = fallback(argv, step) if fallback is not None else None
+        if other:
+            argv = list(other)
             continue
-        retry = False
-        error = None
         if result.missing:
-            error = runner.missing_error(result)
-            retry = True
+            error, retry = runner.missing_error(result), True
         elif step is None or step.rc != 0:
             error = runner.step_error(result, step, argv)
-            rc = step.rc if step is not None else result.rc
-            retry = rc not in (18, 23)
+            retry = (step.rc if step is not None else result.rc) not in (18, 23)
         else:
-            try:
-                state = runner.parse_config(step.stdout)
-                runner.list_argv = argv
-                return state, result
-            except parsers.ParseError as exc:
-                error = AgentError("could not understand the output of %s: %s" % (runner.describe(argv), exc),
-                                   cmd=runner.describe(argv), rc=step.rc, stdout=step.stdout, stderr=step.stderr)
-                retry = False
+            return understand(argv, step, result)
         if not retry or clock() >= deadline:
             if wait_timeout and retry:
                 error.msg = "waited %s seconds for the agent: %s" % (wait_timeout, error.msg)
             raise error
         sleep(min(5.0, max(0.5, deadline - clock())))
+
+
+def _list_without_json(argv, step):
+    """An agent whose config list has no --json: read the text layout instead."""
+    said = ((step.stderr + step.stdout).lower() if step is not None else "")
+    if step is not None and step.rc not in (0, None) and argv[-1] == "--json" and "unknown" in said and "flag" in said:
+        return list(LIST_TEXT_ARGV)
+    return None
+
+
+def read_state(runner, wait_timeout=0, extras=(), sleep=time.sleep, clock=time.monotonic):
+    """Run `config list --json` (waiting for the agent up to ``wait_timeout`` s). Returns (state, result).
+
+    ``extras``: more steps to run in the same remote command (numbered from 2 in the result).
+    """
+    def understand(argv, step, result):
+        try:
+            state = runner.parse_config(step.stdout)
+        except parsers.ParseError as exc:
+            raise AgentError("could not understand the output of %s: %s" % (runner.describe(argv), exc),
+                             cmd=runner.describe(argv), rc=step.rc, stdout=step.stdout, stderr=step.stderr)
+        runner.list_argv = argv
+        return state, result
+    return read_waiting(runner, runner.list_argv, understand, wait_timeout, extras, fallback=_list_without_json,
+                        sleep=sleep, clock=clock)

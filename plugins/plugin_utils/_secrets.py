@@ -12,6 +12,7 @@ Internal to arcguard.azcmagent: not a public API, may change without notice.
 - ``Secret``: an argument value that travels to the target on standard input, never on the command line,
   and is shown as ``Secret.shown``; ``carried(prop, text)``: a property's value as an argument (a Secret
   for the properties that may hold credentials, ``URL_PROPERTIES``).
+- ``SecretFile``: a Secret that the target writes into a private temporary file, passing its path instead.
 - ``shown(prop, value)``, ``shown_config(state)``, ``shown_changes(changes)``: agent settings and change
   records as users may see them (the proxy URL redacted).
 """
@@ -43,6 +44,31 @@ class Secret:
 
     def __hash__(self):
         return hash(self.value)
+
+
+class SecretFile(Secret):
+    """An argument that is the path of a temporary file holding ``value`` (one line), not the value itself.
+
+    The value travels on standard input like any Secret. POSIX: the file is made by ``mktemp`` under
+    ``umask 077`` and ``chmod 600`` before anything is written, and removed by a trap when the script ends
+    (normally, at a failing step or on HUP/INT/TERM). PowerShell: a fresh directory below ``%SystemRoot%\\Temp``
+    (``name`` is its random name) gets an ACL of SYSTEM and Administrators only (``icacls``, inheritance
+    removed) before the file is written inside it; the directory is removed in a ``finally`` block.
+    """
+
+    def __init__(self, value: str, name: str, shown: str = "(temporary file)", placed=None):
+        if "\n" in value or "\r" in value:
+            raise ValueError("a secret file holds one line")
+        if not re.match(r"^[A-Za-z0-9-]{8,64}$", name or ""):
+            raise ValueError("not a temporary file name: %r" % (name,))
+        super().__init__(value, shown)
+        self.name = name
+        # the file's path when it was already copied to the target (connections without standard input): the
+        # script then only uses it, and removes its folder when it ends
+        self.placed = placed
+
+    def __repr__(self) -> str:
+        return "SecretFile(%r)" % self.name
 
 
 def carried(prop, text):
@@ -92,91 +118,6 @@ def shown_changes(changes) -> list:
     """Change records ({property, before, after}) as users may see them."""
     return [{"property": c["property"], "before": shown(c["property"], c["before"]),
              "after": shown(c["property"], c["after"])} for c in changes]
-
-
-# ------------------------------------------------------------------ on the target
-#
-# The target filters the agent's output before it leaves it (``_scripts``: every URL's user information
-# becomes a token), because Ansible's connection plugins print raw remote output at high verbosity. To still
-# tell whether the agent's proxy differs from the one asked for, the target compares the user information it
-# sees with the forms below (sent on standard input, like secrets) and prints SAME_TOKEN or OTHER_TOKEN.
-
-# a user information that no proxy URL can hold (control characters are refused): "not the one asked for"
-UNKNOWN_USERINFO = "\x00" + REDACTED
-
-
-def userinfo(url):
-    """The user information (user:password) of a URL, or None."""
-    if not isinstance(url, str) or "://" not in url:
-        return None
-    rest = url.partition("://")[2]
-    if "@" not in rest:
-        return None
-    return rest[:rest.rfind("@")]
-
-
-def _json_escaped(text, html=False, ascii_only=False, upper=False, separators=False):
-    out = []
-    for ch in text:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif ch in "\n\r\t" or (ch in "\b\f" and not html):
-            out.append({"\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}[ch])
-        elif code < 0x20 or (html and ch in "<>&") or (separators and ch in "\u2028\u2029") or (
-                ascii_only and code > 0x7f):
-            if code > 0xFFFF:
-                code -= 0x10000
-                pairs = (0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF))
-            else:
-                pairs = (code,)
-            out.extend(("\\u%04X" if upper else "\\u%04x") % unit for unit in pairs)
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def json_forms(text):
-    """The ways a JSON encoder may write ``text`` inside a string: Go's encoding/json (HTML escaping on or
-    off), Python's json (ASCII only or not), .NET's (upper-case hex)."""
-    forms = [
-        _json_escaped(text, html=True, separators=True),               # Go, the agent's language
-        _json_escaped(text, separators=True),                          # Go, SetEscapeHTML(false)
-        _json_escaped(text, ascii_only=True),                          # Python json.dumps
-        _json_escaped(text),                                           # Python, ensure_ascii=False
-        _json_escaped(text, html=True, ascii_only=True, upper=True),   # .NET System.Text.Json
-        _json_escaped(text, ascii_only=True, upper=True),
-    ]
-    return list(dict.fromkeys(forms))
-
-
-def mask_for(url):
-    """What the target needs to recognise the user information of ``url`` (a ``_scripts.Mask``)."""
-    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-    info = userinfo(url)
-    if info is None:
-        return scripts.NO_MASK
-    return scripts.Mask(info, json_forms(info))
-
-
-def unmask_url(value, wanted=None):
-    """A URL as the target showed it, with its token replaced: the user information of ``wanted`` where the target
-    found them equal, else ``UNKNOWN_USERINFO`` (which never equals a wanted one)."""
-    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _scripts as scripts
-    if not isinstance(value, str) or "://" not in value:
-        return value
-    scheme, _sep, rest = value.partition("://")
-    for token, info in ((scripts.SAME_TOKEN, userinfo(wanted)), (scripts.OTHER_TOKEN, UNKNOWN_USERINFO)):
-        if rest.startswith(token + "@"):
-            return scheme + "://" + (info if info is not None else UNKNOWN_USERINFO) + rest[len(token):]
-    return value
-
-
-def unmask_state(state, wanted=None):
-    """The agent's settings as read through the target's filter, URLs unmasked (see ``unmask_url``)."""
-    return {p: unmask_url(v, wanted) if p in URL_PROPERTIES else v for p, v in state.items()}
 
 
 def url_secrets(url):

@@ -9,7 +9,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 "$venv/bin/ansible-galaxy" collection build "$tree" --output-path "$tmp/dist" >/dev/null
 "$venv/bin/ansible-galaxy" collection install "$tmp"/dist/arcguard-azcmagent-*.tar.gz -p "$tmp/collections" --no-deps >/dev/null
-standin=$tree/roles/emulator/files/azcmagent_standin.py
+standin=$tree/roles/emulator/files/azcmagent_standin
 home=$tmp/host
 mkdir -p "$home/var/opt/azcmagent" "$home/bin"
 echo '{"extensions.allowlist": ["Microsoft.Azure.Extensions/CustomScript"]}' > "$home/var/opt/azcmagent/localconfig.json"

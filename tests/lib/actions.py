@@ -18,7 +18,7 @@ from ansible.plugins.shell.sh import ShellModule as Sh
 from ansible.template import Templar
 
 from tests.lib import fleet
-from tests.windows.winrm_endpoint import Host, decode_command, install_agent, run_script
+from tests.lib.winrm_endpoint import Host, decode_command, install_agent, run_script
 
 PREFIX = "ansible_collections.arcguard.azcmagent.plugins.action."
 # the actions whose task takes the path options (where the stand-in host keeps its agent and extensions)

@@ -2,7 +2,7 @@
 # Build a .deb of the azcmagent stand-in (package "azcmagent", as Microsoft names the agent's package), for
 # tests of installing the agent from a package: bash tests/lib/build_standin_deb.sh OUTDIR [VERSION]
 # Prints the path of the package. It installs /opt/azcmagent/bin/azcmagent (a wrapper carrying the stand-in
-# marker), /opt/azcmagent/lib/azcmagent_standin.py and /usr/bin/azcmagent; its postinst creates the
+# marker), /opt/azcmagent/lib/azcmagent_standin and /usr/bin/azcmagent; its postinst creates the
 # control file /var/opt/azcmagent/standin.json of a freshly installed, disconnected agent unless one exists.
 set -euo pipefail
 out=${1:?usage: build_standin_deb.sh OUTDIR [VERSION]}
@@ -12,12 +12,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pkg=$work/azcmagent
 mkdir -p "$pkg/DEBIAN" "$pkg/opt/azcmagent/bin" "$pkg/opt/azcmagent/lib" "$pkg/usr/bin"
-install -m 0644 "$here/roles/emulator/files/azcmagent_standin.py" "$pkg/opt/azcmagent/lib/azcmagent_standin.py"
+install -D -m 0644 "$here/roles/emulator/files/azcmagent_standin/__main__.py" \
+  "$pkg/opt/azcmagent/lib/azcmagent_standin/__main__.py"
 cat > "$pkg/opt/azcmagent/bin/azcmagent" <<'WRAPPER'
 #!/bin/sh
 # ARCGUARD-AZCMAGENT-STANDIN: a test double of the Azure Connected Machine agent CLI, packaged for tests.
 # Not the real agent. See the collection's docs/standin.md.
-exec python3 /opt/azcmagent/lib/azcmagent_standin.py "$@"
+exec python3 /opt/azcmagent/lib/azcmagent_standin "$@"
 WRAPPER
 chmod 0755 "$pkg/opt/azcmagent/bin/azcmagent"
 ln -s /opt/azcmagent/bin/azcmagent "$pkg/usr/bin/azcmagent"

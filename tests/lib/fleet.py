@@ -5,12 +5,22 @@ settings live where the real agent keeps them, below that directory. ``make_host
 wrapper executable that tests pass to the module as ``executable``.
 """
 
+import importlib.util
 import json
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-STANDIN = os.path.join(ROOT, "roles", "emulator", "files", "azcmagent_standin.py")
+# the stand-in is a folder run as a program (python3 FOLDER runs its __main__.py)
+STANDIN = os.path.join(ROOT, "roles", "emulator", "files", "azcmagent_standin")
+
+
+def load_standin():
+    """The stand-in's code as a module, for tests of its parts (it imports nothing of the collection)."""
+    spec = importlib.util.spec_from_file_location("azcmagent_standin", os.path.join(STANDIN, "__main__.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def config_dir(root_dir, flavour="linux"):

@@ -3,7 +3,7 @@ directory, key authentication only, login as root.
 
 ``Sshd()`` is a Linux host: the login runs the user's shell, so Ansible's ``ssh`` connection runs our POSIX
 scripts as it would on any server. ``Sshd(force_command=...)`` runs that command instead of every command a
-client sends (tests/windows/ssh_host.py uses it to play a Windows host). Needs Debian's openssh-server
+client sends (tests/lib/ssh_host.py uses it to play a Windows host). Needs Debian's openssh-server
 (scripts/bootstrap.sh sshd) and root: sshd runs as root for its privilege separation.
 
 The pieces (``Keys``, ``Daemon``, ``login_vars``, ``client_argv``, ``close_masters``) also serve

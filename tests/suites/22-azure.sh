@@ -9,7 +9,8 @@ set -euo pipefail
 cd "$ROOT"
 # shellcheck source=scripts/lib/toolvenv.sh
 . "$ROOT/scripts/lib/toolvenv.sh"
-mapfile -t pins < <(grep -v '^#' "$ROOT/tests/azure/oldest-core-requirements.txt" | grep .)
+mapfile -t pins < <(grep -v '^#' "$ROOT/tests/lib/oldest-core-requirements.txt" | grep .)
 ARCGUARD_OLDEST_CORE_BIN=$(toolvenv azure-core-2.16 "${pins[@]}")
 export ARCGUARD_OLDEST_CORE_BIN
-python -m pytest -q -p no:cacheprovider -n 2 tests/azure "$@"
+python -m pytest -q -p no:cacheprovider -n 2 tests/component tests/e2e \
+  -m "azure and not (drift or onboarding or hostile)" "$@"

@@ -8,8 +8,10 @@ cd "$ROOT"
 "$ROOT/scripts/bootstrap.sh" java
 # shellcheck source=scripts/lib/toolvenv.sh
 . "$ROOT/scripts/lib/toolvenv.sh"
-mapfile -t pins < <(grep -v '^#' "$ROOT/tests/drift/rulebook-requirements.txt" | grep .)
+mapfile -t pins < <(grep -v '^#' "$ROOT/tests/lib/rulebook-requirements.txt" | grep .)
 ARCGUARD_RULEBOOK_BIN=$(toolvenv rulebook "${pins[@]}")
 export ARCGUARD_RULEBOOK_BIN
 # -s: the end-to-end test prints the seconds from weakening to fixed
-HYPOTHESIS_PROFILE=ci python -m pytest -q -s -p no:cacheprovider tests/drift "$@"
+# (the pure logic of the source is in the unit tier)
+HYPOTHESIS_PROFILE=ci python -m pytest -q -s -p no:cacheprovider tests/component tests/e2e \
+  -m "drift and not (onboarding or hostile)" "$@"

@@ -7,9 +7,8 @@
 set -euo pipefail
 . "$(dirname "$0")/../../scripts/env.sh"
 cd "$ROOT"
-python -m pytest -q -p no:cacheprovider -p no:warnings -n 2 tests/unit/test_connect.py tests/standin/test_standin_connect.py \
-  tests/integration/test_connect_module.py tests/integration/test_onboard_role.py \
-  tests/windows/test_windows_connect.py tests/windows/test_endpoint_files.py "$@"
+python -m pytest -q -p no:cacheprovider -p no:warnings -n 2 tests/component tests/e2e \
+  -m "onboarding and not hostile" "$@"
 
 "$ROOT/scripts/bootstrap.sh" podman image
 work=$ROOT/build/molecule-onboarding

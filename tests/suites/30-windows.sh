@@ -6,4 +6,5 @@ set -euo pipefail
 . "$(dirname "$0")/../../scripts/env.sh"
 cd "$ROOT"
 "$ROOT/scripts/bootstrap.sh" sshd
-python -m pytest -q -p no:cacheprovider -p no:warnings -n 2 tests/windows "$@"
+python -m pytest -q -p no:cacheprovider -p no:warnings -n 2 tests/component tests/e2e \
+  -m "windows and not (azure or drift or onboarding or hostile)" "$@"

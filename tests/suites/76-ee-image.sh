@@ -12,4 +12,4 @@ t0=$(date +%s)
 bash "$ROOT/scripts/ee.sh" >/dev/null
 echo "execution environment image ready in $(( $(date +%s) - t0 )) s"
 toolvenv navigator "ansible-navigator==26.10.0" "ansible-runner==2.4.3" >/dev/null
-python -m pytest -q -p no:cacheprovider -p no:warnings -n 2 tests/ee "$@"
+python -m pytest -q -p no:cacheprovider -p no:warnings -n 2 tests/e2e -m ee "$@"

@@ -8,6 +8,8 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmach
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._planner import PlanError
 
+pytestmark = pytest.mark.azure
+
 SUB1 = "aaaaaaaa-0000-4000-8000-000000000001"
 SUB2 = "BBBBBBBB-0000-4000-8000-000000000002"
 RID = "/subscriptions/5f0c0c2e-1111-2222-3333-444444444444/resourceGroups/Arc-Prod/providers/Microsoft.HybridCompute/machines/web01"

@@ -10,6 +10,7 @@ from ansible.utils.plugin_docs import merge_fragment
 PREFIX = "ansible_collections.arcguard.azcmagent.plugins"
 MODULES = ["azcmagent_config", "azcmagent_info", "azcmagent_report"]
 MODULES += ["arc_machine_info", "arc_extension_cleanup"]  # controller-only: Azure
+MODULES += ["azcmagent_connect"]
 
 
 def documentation(name, kind="modules"):
@@ -52,6 +53,11 @@ def test_every_module_documents_the_attributes(name):
     attributes = documentation(name)["attributes"]
     assert set(attributes) == {"action", "check_mode", "diff_mode", "idempotent", "platform"}
     assert all(a.get("support") and a.get("description") for a in attributes.values())
+
+
+def test_the_onboarding_secrets_are_no_log():
+    options = spec("azcmagent_connect")
+    assert {name for name, entry in options.items() if entry.get("no_log")} == {"service_principal_secret", "access_token"}
 
 
 def test_the_shared_options_are_documented_once_and_specified_from_the_fragment():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmach
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _drift as drift
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils._profiles import PROFILES
+
+pytestmark = pytest.mark.drift
 
 OPENERS = ("{{", "{%", "{#")
 # text built from the characters that matter: braces, percent, hash, and ordinary letters

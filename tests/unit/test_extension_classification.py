@@ -5,6 +5,8 @@ from hypothesis import given, settings, strategies as st
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as ext
 
+pytestmark = pytest.mark.azure
+
 SUB = "11111111-aaaa-4aaa-8aaa-000000000001"
 AMA_L = "Microsoft.Azure.Monitor/AzureMonitorLinuxAgent"
 AMA_W = "Microsoft.Azure.Monitor/AzureMonitorWindowsAgent"

@@ -7,6 +7,8 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extclea
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _extensions as ext
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 
+pytestmark = pytest.mark.azure
+
 SUB = "11111111-aaaa-4aaa-8aaa-000000000001"
 CSE = "Microsoft.Compute/CustomScriptExtension"
 AMA = "Microsoft.Azure.Monitor/AzureMonitorWindowsAgent"

@@ -7,6 +7,8 @@ from hypothesis import given, settings, strategies as st
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _naming as naming
 
+pytestmark = pytest.mark.azure
+
 SUB_A = "aaaaaaaa-0000-0000-0000-000000000001"
 SUB_B = "bbbbbbbb-0000-0000-0000-000000000002"
 PATTERN = re.compile(r"[,:*?\[\]\s!&]|^[~@]")
