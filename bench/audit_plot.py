@@ -23,8 +23,8 @@ def load(paths):
         with open(path, encoding="utf-8") as handle:
             data = json.load(handle)
         if isinstance(data, dict):
-            data = [{"machines": int(size), "median_s": {k: v["seconds"] for k, v in kinds.items()
-                                                          if isinstance(v, dict) and "seconds" in v}}
+            data = [{"machines": int(size),
+                     "median_s": {k: v["seconds"] for k, v in kinds.items() if isinstance(v, dict) and "seconds" in v}}
                     for size, kinds in data["results"].items()]
         for result in data:
             result["ratio"] = result["median_s"]["audit"] / result["median_s"]["floor"]
