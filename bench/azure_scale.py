@@ -1,7 +1,7 @@
 """Azure-side scale benchmark: the collection against the floor, on the project's fake Azure, in one run.
 
     python bench/azure_scale.py [--sizes 1000,10000] [--repeat 3]
-                                [--kinds floor,inventory,list_hosts,drift_poll,audit,audit_arc]
+                                [--kinds floor,inventory,inventory_cached,list_hosts,drift_poll,audit,audit_arc]
                                 [--out bench/results]
 
 The fake Azure (tests/lib/fakeazure.py, HTTPS on loopback, Entra ID sign-in, Resource Graph with 1,000-row
@@ -12,6 +12,8 @@ hits every kind alike, each in a fresh process as users run them:
               query into a list: the least any tool can do
   inventory   ansible-inventory --list over a plain ``*arc.yml`` file (output to a file)
   inventory_constructed   the same with a keyed group and a composed variable (constructed features)
+  inventory_cached   the same with the inventory cache on (jsonfile, warmed before the first round): no
+              Azure call at all, so what is left is ansible-core's own per-host work of ``--list``
   list_hosts  ansible-playbook --list-hosts over the same inventory
   audit       ansible-playbook arcguard.azcmagent.audit -e audit_source=azure over a static inventory of the
               machines' names: listing, judging every machine, writing JSON, JUnit and HTML (every machine checked)
@@ -21,7 +23,9 @@ hits every kind alike, each in a fresh process as users run them:
 
 Plus ``bytes``: the JSON size per machine of a whole Resource Graph row against the projected columns.
 
-Wall times are medians over the rounds; ratios are to the floor of the same size. Each measured thing is
+Wall times are medians over the rounds; a ratio is the median over the rounds of the kind's time over the
+floor's time in the same round (both listed per round), and ``cpu_s`` the median CPU time (user + system) of the
+command itself (not the fake Azure's). Each measured thing is
 one function ``measure_<kind>(env, size)`` returning ``{"seconds": ..., ...}``; add a kind by adding a function
 and its name to KINDS. Writes ``<out>/azure-scale.json`` and prints a Markdown table.
 """
@@ -29,6 +33,7 @@ and its name to KINDS. Writes ``<out>/azure-scale.json`` and prints a Markdown t
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -103,11 +108,17 @@ def fleet_state(size):
             "subscriptions": {s: {} for s in SUBS}, "throttle": {"quota": 100000, "window": 5}, "machines": machines}
 
 
+LAST_CPU = [0.0]   # CPU seconds (user + system) of the last command run, for the table
+
+
 def run(argv, env, cwd=None):
     """(seconds, completed process) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, check=False, timeout=3600)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU[0] = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     if proc.returncode != 0:
         raise RuntimeError("%s failed (%d): %s %s" % (argv[:3], proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:]))
     return seconds, proc
@@ -128,6 +139,16 @@ def measure_inventory(env, size, workdir):
     seconds, proc = run([os.path.join(VENV_BIN, "ansible-inventory"), "-i", path, "--list",
                          "--output", os.path.join(workdir, "inventory.json")], env)
     with open(os.path.join(workdir, "inventory.json"), encoding="utf-8") as handle:
+        hosts = len(json.load(handle)["_meta"]["hostvars"])
+    assert hosts == size, hosts
+    return {"seconds": seconds}
+
+
+def measure_inventory_cached(env, size, workdir):
+    path = inventory_file(workdir, cached=True)
+    output = os.path.join(workdir, "cached.json")
+    seconds, _proc = run([os.path.join(VENV_BIN, "ansible-inventory"), "-i", path, "--list", "--output", output], env)
+    with open(output, encoding="utf-8") as handle:
         hosts = len(json.load(handle)["_meta"]["hostvars"])
     assert hosts == size, hosts
     return {"seconds": seconds}
@@ -199,15 +220,21 @@ def measure_audit_arc(env, size, workdir):
 
 
 KINDS = {"floor": measure_floor, "inventory": measure_inventory, "inventory_constructed": measure_inventory_constructed,
+         "inventory_cached": measure_inventory_cached,
          "list_hosts": measure_list_hosts, "drift_poll": measure_drift_poll, "audit": measure_audit,
          "audit_arc": measure_audit_arc}
 
 
-def inventory_file(workdir, constructed=False):
-    """A plain ``*arc.yml`` file, or one with a keyed group and a composed variable (``constructed``)."""
-    path = os.path.join(workdir, "constructed.arc.yml" if constructed else "fleet.arc.yml")
+def inventory_file(workdir, constructed=False, cached=False):
+    """A plain ``*arc.yml`` file, one with a keyed group and a composed variable (``constructed``), or one with
+    the inventory cache on (``cached``: jsonfile in the work directory, an hour)."""
+    name = "constructed.arc.yml" if constructed else "cached.arc.yml" if cached else "fleet.arc.yml"
+    path = os.path.join(workdir, name)
     if not os.path.exists(path):
         doc = {"plugin": "arcguard.azcmagent.arc", "subscriptions": list(SUBS), "auth_source": "env"}
+        if cached:
+            doc.update({"cache": True, "cache_plugin": "ansible.builtin.jsonfile", "cache_timeout": 3600,
+                        "cache_connection": os.path.join(workdir, "inventory-cache")})
         if constructed:
             doc.update({"keyed_groups": [{"key": "arc_tags.env | default('none')", "prefix": "env"}],
                         "compose": {"ansible_connection": "'winrm' if arc_os_type == 'windows' else 'ssh'"}})
@@ -233,21 +260,28 @@ def bench(size, kinds, repeat):
             env = environment(fake)
             samples = {kind: [] for kind in kinds}
             KINDS["floor"](env, size, workdir)     # warm: the fake expands the rows once per state
+            if "inventory_cached" in kinds:
+                KINDS["inventory_cached"](env, size, workdir)   # fills the cache the measured runs read
             for _round in range(repeat):
                 for kind in kinds:
-                    samples[kind].append(KINDS[kind](env, size, workdir))
+                    sample = KINDS[kind](env, size, workdir)
+                    sample["cpu"] = LAST_CPU[0]
+                    samples[kind].append(sample)
             result = {}
             for kind, runs in samples.items():
-                merged = {"seconds": statistics.median(r["seconds"] for r in runs)}
+                merged = {"seconds": statistics.median(r["seconds"] for r in runs),
+                          "cpu_s": round(statistics.median(r["cpu"] for r in runs), 2)}
                 for key in runs[0]:
-                    if key != "seconds":
+                    if key not in ("seconds", "cpu"):
                         merged[key] = runs[-1][key]
                 result[kind] = merged
             result["bytes_per_machine"] = measure_bytes(env, size, workdir)
-            floor = result.get("floor", {}).get("seconds")
-            if floor:
-                for kind in kinds:
-                    result[kind]["x_floor"] = round(result[kind]["seconds"] / floor, 2)
+            # each kind against the floor of the same round (interleaved, so both met the same machine load);
+            # the ratio reported is the median of those per-round ratios
+            for kind in kinds:
+                rounds = [r["seconds"] / f["seconds"] for r, f in zip(samples[kind], samples["floor"])]
+                result[kind]["x_floor"] = round(statistics.median(rounds), 2)
+                result[kind]["rounds"] = "/".join("%.2f" % r for r in rounds)
             return result
 
 

@@ -279,8 +279,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         # ansible-core 2.19 hands every value to a visitor that tags where it came from, value by value
         # (most of this plugin's time at 10,000 hosts); the data needs none of it (plain JSON types, never
         # trusted as templates), so it goes to the inventory data itself
-        setter = getattr(inventory, "__wrapped__", inventory).set_variable if UNTRUSTED_BY_DEFAULT \
-            else inventory.set_variable
+        # and straight to each host (Host.set_variable: the name check and the merge rule of the inventory's own
+        # setter, without its lookup of the name among every group and host and its debug line per variable)
+        wrap = (lambda value: value) if UNTRUSTED_BY_DEFAULT else wrap_var
         status_groups = {}
         added = {}
         for machine in machines:
@@ -289,6 +290,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 continue
             inventory.add_host(name)
             host = inventory.get_host(name)
+            setter = host.set_variable
             variables = host_vars(machine)
             address = ansible_host(machine, sources)
             if address:
@@ -297,7 +299,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             # ansible-core 2.19 wrapped as unsafe; from 2.19 on a string is a template only when trusted as
             # one, which nothing from Azure is, so the values go in as they are (no per-value tagging)
             for key, value in variables.items():
-                setter(name, key, value if UNTRUSTED_BY_DEFAULT else wrap_var(value))
+                setter(key, wrap(value))
             if machine.get("os_type") in ("linux", "windows"):
                 inventory.add_child("arc_" + machine["os_type"], name)
             status = machine.get("status")

@@ -301,14 +301,14 @@ def test_sdk_missing_one_clear_line_and_the_modules_keep_working(fake, tmp_path)
 
 
 # Runs the arc inventory the way ansible-inventory does and reports, for every string in every value the
-# plugins hand to InventoryData.set_variable (dict keys too), whether ansible-core would render it as a
+# plugins hand to a host (Host.set_variable, dict keys too), whether ansible-core would render it as a
 # template: on 2.19 and later a string is a template only when tagged TrustedAsTemplate; before 2.19 every
 # string is, unless it is AnsibleUnsafe (what wrap_var makes).
 PROBE = r"""
 import json
 import sys
 
-from ansible.inventory.data import InventoryData
+from ansible.inventory.host import Host
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import init_plugin_loader
@@ -323,12 +323,13 @@ except ImportError:
         return not isinstance(text, AnsibleUnsafe)
 
 handed = []
-set_variable = InventoryData.set_variable
+set_variable = Host.set_variable
 
 
-def spy(self, entity, varname, value):
-    handed.append((entity, varname, value))
-    return set_variable(self, entity, varname, value)
+# every host variable lands here, whichever way a plugin hands it over (the inventory's setter calls it too)
+def spy(self, varname, value):
+    handed.append((self.name, varname, value))
+    return set_variable(self, varname, value)
 
 
 def strings(value, where):
@@ -343,7 +344,7 @@ def strings(value, where):
         yield where, value
 
 
-InventoryData.set_variable = spy
+Host.set_variable = spy
 init_plugin_loader()
 InventoryManager(loader=DataLoader(), sources=sys.argv[1:])
 print(json.dumps({"core": __version__, "handed": [
