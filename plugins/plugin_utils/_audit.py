@@ -68,6 +68,31 @@ def _templated(value):
     return False
 
 
+def _no_host_vars(loader, paths):
+    """Can no vars plugin give any host a variable? True only when the one vars plugin that runs is Ansible's
+    host_group_vars and no ``host_vars`` exists (not even as a file) beside any inventory source or playbook
+    directory in ``paths``: then each host's plugin call (a stat and a plugin look-up, ~10 us a host) answers {}.
+    """
+    # pylint: disable=import-outside-toplevel,protected-access
+    from ansible.plugins.loader import vars_loader
+    from ansible.utils.path import basedir
+    from ansible.vars.plugins import get_vars_from_path
+    try:
+        get_vars_from_path(loader, loader.get_basedir(), [], "task")  # the plugins found, as Ansible finds them
+        plugins = [vars_loader.get(name) for name in list(vars_loader._plugin_instance_cache)]
+        if not plugins or any(p is None or p.ansible_name != "ansible.builtin.host_group_vars" for p in plugins):
+            return False
+        for path in paths:
+            if path is None or ("," in path and not os.path.exists(path)):
+                continue
+            base = basedir(path if os.path.isdir(path) else os.path.dirname(path))
+            if os.path.lexists(os.path.join(os.path.realpath(base), "host_vars")):
+                return False
+    except Exception:  # pylint: disable=broad-exception-caught
+        return False
+    return True
+
+
 class _InventoryVars:
     """The variables of many hosts, as Ansible's hostvars give them, in time linear in the hosts.
 
@@ -111,6 +136,8 @@ class _InventoryVars:
         }
         self.host_plugins = lambda host: combine_vars(get_vars_from_inventory_sources(loader, sources, [host], "task"),
                                                       plugins_play([host]))
+        if _no_host_vars(loader, list(sources) + basedirs):
+            self.host_plugins = lambda host: {}
         self.groups = {}
 
     PARTS = ("all_inventory", "all_plugins_inventory", "all_plugins_play", "groups_inventory",
