@@ -123,11 +123,14 @@ def _os_type(props):
 
 def _id_part(rid, segment, row, key):
     """The name after ``segment`` (``resourcegroups``, ``subscriptions``) in the resource ID, else the row's ``key``."""
-    parts = str(rid or "").split("/")
-    for index, part in enumerate(parts[:-1]):
-        if part.lower() == segment:
-            return parts[index + 1]
-    return _text(_get(row, key))
+    text = str(rid or "")
+    # lowering is per character and never makes or removes a "/": the lowered parts line up with the parts
+    lowered = text.lower().split("/")
+    try:
+        index = lowered.index(segment, 0, len(lowered) - 1)
+    except ValueError:
+        return _text(_get(row, key))
+    return text.split("/")[index + 1]
 
 
 def normalise_row(row, warnings=None):

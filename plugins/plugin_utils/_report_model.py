@@ -14,6 +14,7 @@ are generic strings counted per kind in ``Report.finding_counts``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -356,8 +357,19 @@ def agent_support(verdict, version):
     return None
 
 
+_KEY_ENCODER = json.JSONEncoder(sort_keys=True)
+
+
 def _key(value):
     """A hashable key for a JSON-like value (None when it holds something that cannot be one)."""
+    # the C encoder first (keys sorted; 1, 1.0, True and "1" stay apart), kept only when the text reads back as
+    # the same value (a key True or 1 would become "true" or "1", a tuple a list, NaN unequal): else _freeze
+    try:
+        text = _KEY_ENCODER.encode(value)
+        if json.loads(text) == value:
+            return text
+    except (TypeError, ValueError):
+        pass
     try:
         return _freeze(value)
     except TypeError:

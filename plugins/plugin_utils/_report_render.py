@@ -87,19 +87,19 @@ _MAYBE_UNSAFE = re.compile(r"\\[bf]|\\u00[01]|\\u007f|\\u00[89]|\\ud[89a-f]|\\uf
 
 
 def safe_report(report):
-    """(the safe report.json document, the safe model): what every renderer draws.
+    """(the safe report.json document, the safe model, report.json's text or None): what every renderer draws.
 
-    A report whose every string is already safe (checked in one pass of the C JSON encoder) is used as it is;
-    any other is made safe and read back into a model."""
+    A report whose every string is already safe (checked on report.json's own text, written once by the C JSON
+    encoder, ASCII only) is used as it is, with that text; any other is made safe and read back into a model."""
     data = report.as_dict()
     try:
-        clean = _MAYBE_UNSAFE.search(json.dumps(data, ensure_ascii=True)) is None
+        text = to_json(data)
     except (TypeError, ValueError):
-        clean = False
-    if clean:
-        return data, report
+        text = None
+    if text is not None and _MAYBE_UNSAFE.search(text) is None:
+        return data, report, text
     data = safe(data)
-    return data, model.from_dict(data)
+    return data, model.from_dict(data), None
 
 
 def to_json(data):
@@ -517,7 +517,7 @@ def _html_lifecycle(ordered):
 
 def render(report, formats):
     """({format: text} for ``formats`` (json, xml, html) of a ``Report``, its summary): counted once."""
-    data, safe_model = safe_report(report)
-    writers = {"json": lambda: to_json(data), "xml": lambda: to_junit(safe_model),
+    data, safe_model, text = safe_report(report)
+    writers = {"json": lambda: to_json(data) if text is None else text, "xml": lambda: to_junit(safe_model),
                "html": lambda: to_html(safe_model, data["summary"])}
     return {fmt: writers[fmt]() for fmt in formats}, data["summary"]

@@ -230,3 +230,23 @@ def test_source_azure_a_refused_sign_in_fails_the_run_with_a_clear_line_and_no_s
     assert proc.returncode != 0 and data is None and not report.exists()
     assert "Judge every host from what its agent reports to Azure" in proc.stdout
     assert "Wr0ng-Secret-77" not in proc.stdout + proc.stderr
+
+
+def test_the_audit_leaves_garbage_collection_as_it_found_it():
+    """The audit pauses cyclic garbage collection while it judges, and gives it back as it was, on an error too
+    (a user's callback or another plugin in the same process may have turned it off on purpose)."""
+    import gc  # pylint: disable=import-outside-toplevel
+    from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _audit as audit
+    was = gc.isenabled()
+    try:
+        for before in (True, False):
+            (gc.enable if before else gc.disable)()
+            try:
+                with audit.no_cycle_collection():
+                    assert not gc.isenabled()
+                    raise audit.AuditError("refused")
+            except audit.AuditError:
+                pass
+            assert gc.isenabled() is before
+    finally:
+        (gc.enable if was else gc.disable)()

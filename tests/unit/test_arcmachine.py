@@ -3,6 +3,7 @@
 import copy
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmachine as arcmachine
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _azure as azure
@@ -249,3 +250,25 @@ def test_settings_errors(options, message):
     with pytest.raises(azure.AzureError, match=message) as caught:
         azure.settings(options)
     assert "hunter2" not in str(caught.value)
+
+
+def _id_part_by_segment(rid, segment, row, key):
+    """The ID part after ``segment`` found segment by segment, each lowered alone (the reference reading)."""
+    parts = str(rid or "").split("/")
+    for index, part in enumerate(parts[:-1]):
+        if part.lower() == segment:
+            return parts[index + 1]
+    return row.get(key)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["subscriptions", "SubScriptions", "resourceGroups", "RESOURCEGROUPS", "", "x",
+                                 "\u212aey", "\u0130d", "\u03a3s", "s\u03a3", "r\u00df"]) | st.text(max_size=8),
+                max_size=8))
+def test_resource_id_parts_read_as_each_segment_lowered(segments):
+    """The subscription and resource group come from the segment after ``subscriptions``/``resourceGroups`` in
+    any case (Unicode case mappings that change a segment's length included), else from the row's column."""
+    rid = "/".join(segments)
+    row = {"subscriptionId": "from-row-sub", "resourceGroup": "from-row-rg"}
+    for segment, key in (("subscriptions", "subscriptionId"), ("resourcegroups", "resourceGroup")):
+        assert arcmachine._id_part(rid, segment, row, key) == _id_part_by_segment(rid, segment, row, key)

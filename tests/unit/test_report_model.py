@@ -158,3 +158,35 @@ def test_a_clean_report_is_drawn_the_same_with_or_without_the_safe_copy():
     texts, _summary = render.render(nasty, ["json", "xml", "html"])
     assert all("\x00" not in t and "\x1b" not in t for t in texts.values())
     assert "h\\x00" in texts["html"] and "p\\x1b" in texts["xml"]
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=True) | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.tuples(inner) | st.dictionaries(
+        st.text(max_size=2) | st.integers(-2, 2) | st.booleans() | st.none(), inner, max_size=3),
+    max_leaves=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_JSONISH, _JSONISH)
+def test_cache_keys_only_meet_for_values_that_compare_the_same(one, two):
+    """Hosts share a cached comparison only when their options and settings are the same values: two cache keys
+    are equal only when the values are equal with 1, 1.0 and True, "1" and 1, tuples and lists kept apart."""
+    def typed(value, loose=False):
+        # loose: what the older key already merged (a tuple as a list, a key as its text)
+        if isinstance(value, dict):
+            return ("{", sorted((str(k) if loose else (type(k).__name__, str(k)), typed(v, loose))
+                                for k, v in value.items()))
+        if isinstance(value, (list, tuple)):
+            return (not loose and isinstance(value, tuple), [typed(v, loose) for v in value])
+        return (type(value).__name__, repr(value))
+    key_one, key_two = model._key(one), model._key(two)
+    if key_one is not None and key_one == key_two:
+        assert typed(one, loose=True) == typed(two, loose=True)
+    if typed(one) == typed(two) and "nan" not in repr(one):
+        assert key_one == key_two
+
+
+def test_cache_keys_keep_look_alike_settings_apart():
+    assert len({model._key(v) for v in ({True: 1}, {"true": 1}, {"True": 1}, {1: 1}, {"1": 1}, [1], [1.0], [True],
+                                        ["1"], (1,), [None], ["null"])}) == 12
