@@ -9,17 +9,13 @@ stays text.
 
 import http.server
 import json
-import os
-import signal
-import subprocess
 import threading
 
 import pytest
-import yaml
 
-from tests.lib.drift_env import ROOT
 from tests.lib import fakeazure
-from tests.lib.rulebook import INTERVAL, SECRET, SUB, rulebook_bin, wait_for
+from tests.lib import rulebook
+from tests.lib.rulebook import SECRET, SUB, wait_for
 
 pytestmark = [pytest.mark.drift, pytest.mark.slow]
 
@@ -43,7 +39,7 @@ class _Chat(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_refused_install_reaches_the_chat_once_and_never_the_lockdown(tmp_path):
-    bin_dir = rulebook_bin()
+    rulebook.rulebook_bin()   # skips where the suite did not install ansible-rulebook
     chat = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Chat)
     chat.posts = []
     threading.Thread(target=chat.serve_forever, daemon=True).start()
@@ -58,33 +54,13 @@ def test_a_refused_install_reaches_the_chat_once_and_never_the_lockdown(tmp_path
     state = {"tenant": fakeazure.TENANT, "identities": {"app1": {"secret": SECRET, "subscriptions": [SUB]}},
              "subscriptions": {SUB: {}}, "throttle": {"quota": 1000, "window": 5}, "machines": machines}
     with fakeazure.FakeAzure(state=state, workdir=str(tmp_path / "azure")) as fake:
-        # web01 cannot be reached: a playbook that tried to connect to it would fail
-        inventory = {"all": {"hosts": {"web01": {"ansible_host": "192.0.2.1", "ansible_connection": "ssh",
+        # web01 cannot be reached (a closed loopback port): a playbook that tried to connect to it would fail
+        inventory = {"all": {"hosts": {"web01": {"ansible_host": "127.0.0.1", "ansible_port": 1, "ansible_connection": "ssh",
                                                  "ansible_ssh_timeout": 2}}}}
-        (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
-        (tmp_path / "refused.yml").write_text(yaml.safe_dump({
-            "drift_profile": "defender", "drift_interval": INTERVAL, "drift_subscriptions": [SUB],
-            "drift_auth_source": "env", "drift_arm_endpoint": fake.url, "drift_authority_host": fake.url,
-            "extension_refused_webhook_url": "http://127.0.0.1:%d/hook" % chat.server_address[1]}))
-        env = dict(os.environ)
-        env.update(fake.env(secret=SECRET))
-        env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""),
-                    "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
-                    "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-                    "ARCGUARD_DRIFT_TEST_MIN_INTERVAL": "0"})
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost"
-        log_path = tmp_path / "rulebook.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen([os.path.join(bin_dir, "ansible-rulebook"), "-r",
-                                     "arcguard.azcmagent.extension_refused", "-i", str(tmp_path / "inventory.yml"),
-                                     "--vars", str(tmp_path / "refused.yml"), "-v"],
-                                    cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-
-        def output():
-            return log_path.read_text(errors="replace")
-
-        try:
+        variables = rulebook.drift_vars(
+            fake, extension_refused_webhook_url="http://127.0.0.1:%d/hook" % chat.server_address[1])
+        with rulebook.running(tmp_path, fake, "arcguard.azcmagent.extension_refused", inventory, variables) as run:
+            output, proc = run.output, run.proc
             assert wait_for(lambda: chat.posts or proc.poll() is not None, 120), output()
             wait_for(lambda: "PLAY RECAP" in output(), 60)
             polled = len(fake.graph_requests())
@@ -92,15 +68,7 @@ def test_a_refused_install_reaches_the_chat_once_and_never_the_lockdown(tmp_path
             assert wait_for(lambda: len(fake.graph_requests()) >= polled + 8 or proc.poll() is not None, 60), output()
             assert proc.poll() is None, output()
             text = output()
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            chat.shutdown()
+        chat.shutdown()
     assert len(chat.posts) == 1, (chat.posts, text)
     post = chat.posts[0]
     event = post["arc_extension_refused"]

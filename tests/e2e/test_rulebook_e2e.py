@@ -11,7 +11,6 @@ ARCGUARD_RULEBOOK_BIN). The poll interval is 2 s through the test-only ARCGUARD_
 """
 
 import os
-import signal
 import subprocess
 import time
 
@@ -22,6 +21,7 @@ from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _arcmach
 from ansible_collections.arcguard.azcmagent.plugins.plugin_utils import _parsers as parsers
 from tests.lib import fakeazure, fleet
 from tests.lib.drift_env import ROOT
+from tests.lib import rulebook
 from tests.lib.rulebook import INTERVAL, SECRET, SUB, rulebook_bin, wait_for
 
 pytestmark = [pytest.mark.drift, pytest.mark.slow]
@@ -69,28 +69,9 @@ def test_rulebook_puts_the_lockdown_back(tmp_path):
                    "lockdown_executable": agent,
                    "arc_resource_id": fakeazure.machine_id(azure_machine(name, agent))}
             for name, agent in (("web01", exe), ("web02", other_exe))}}}
-        (tmp_path / "inventory.yml").write_text(yaml.safe_dump(inventory))
-        (tmp_path / "drift.yml").write_text(yaml.safe_dump({
-            "drift_profile": "defender", "drift_interval": INTERVAL, "drift_subscriptions": [SUB],
-            "drift_auth_source": "env", "drift_arm_endpoint": fake.url, "drift_authority_host": fake.url}))
-        env = dict(os.environ)
-        env.update(fake.env(secret=SECRET))
-        env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""),
-                    "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
-                    "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-                    "ARCGUARD_DRIFT_TEST_MIN_INTERVAL": "0"})
-        log_path = tmp_path / "rulebook.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen([os.path.join(bin_dir, "ansible-rulebook"), "-r", "arcguard.azcmagent.enforce",
-                                     "-i", str(tmp_path / "inventory.yml"), "--vars", str(tmp_path / "drift.yml"),
-                                     "-v"],
-                                    cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-
-        def output():
-            return log_path.read_text(errors="replace")
-
-        try:
+        with rulebook.running(tmp_path, fake, "arcguard.azcmagent.enforce", inventory,
+                              rulebook.drift_vars(fake)) as run:
+            output, proc = run.output, run.proc
             # the source polls, and a compliant fleet sends nothing
             assert wait_for(lambda: len(fake.graph_requests()) >= 2 or proc.poll() is not None, 90), output()
             assert proc.poll() is None, output()
@@ -116,14 +97,6 @@ def test_rulebook_puts_the_lockdown_back(tmp_path):
             reported_at = len(fake.graph_requests())
             assert wait_for(lambda: len(fake.graph_requests()) >= reported_at + 4, 60), output()
             text = output()
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
         # exactly one lockdown run, limited to web01; one resolved message; web02 untouched
         assert text.count("PLAY [Lock down the Azure Connected Machine agent]") == 1, text
         assert "web02" not in text.split("PLAY [Lock down")[1].split("PLAY RECAP")[1].split("\n\n")[0], text
@@ -182,39 +155,12 @@ def test_an_event_from_a_machine_named_like_a_pattern_changes_nothing_else(tmp_p
         # a host that claims the event's host name but is web02's machine: the guard must refuse
         decoy = dict(hosts["web02"])
         hosts[expected_host] = decoy
-        (tmp_path / "inventory.yml").write_text(yaml.safe_dump({"all": {"hosts": hosts}}))
-        (tmp_path / "drift.yml").write_text(yaml.safe_dump({
-            "drift_profile": "defender", "drift_interval": INTERVAL, "drift_subscriptions": [SUB],
-            "drift_auth_source": "env", "drift_arm_endpoint": fake.url, "drift_authority_host": fake.url}))
-        env = dict(os.environ)
-        env.update(fake.env(secret=SECRET))
-        env.update({"PATH": bin_dir + os.pathsep + env.get("PATH", ""),
-                    "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, "build", "collections"),
-                    "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
-                    "ARCGUARD_DRIFT_TEST_MIN_INTERVAL": "0"})
-        log_path = tmp_path / "rulebook.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen([os.path.join(bin_dir, "ansible-rulebook"), "-r", "arcguard.azcmagent.enforce",
-                                     "-i", str(tmp_path / "inventory.yml"), "--vars", str(tmp_path / "drift.yml"),
-                                     "-v"],
-                                    cwd=str(tmp_path), env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
-
-        def output():
-            return log_path.read_text(errors="replace")
-
-        try:
+        with rulebook.running(tmp_path, fake, "arcguard.azcmagent.enforce", {"all": {"hosts": hosts}},
+                              rulebook.drift_vars(fake)) as run:
+            output, proc = run.output, run.proc
             assert wait_for(lambda: "PLAY RECAP" in output() or proc.poll() is not None, 120), output()
             wait_for(lambda: len(fake.graph_requests()) >= 4, 30)
             text = output()
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
     # the lockdown ran, limited to the qualified name (never the pattern), and the guard stopped it before any
     # change (ansible-rulebook logs a failed run's output twice)
     assert "PLAY [Check that the limit is the one machine of the drift event]" in text, text

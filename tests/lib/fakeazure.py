@@ -283,6 +283,16 @@ def _path_get(row, path):
     return value
 
 
+def _where_type(stage, rows):
+    """The rows a KQL ``where type == '...'`` (exact) or ``where type =~ '...'`` (any case) stage keeps, or None
+    when ``stage`` is no such stage."""
+    match = re.fullmatch(r"where\s+type\s*(=~|==)\s*'([^']*)'", stage, re.I)
+    if not match:
+        return None
+    op, value = match.groups()
+    return [r for r in rows if (r.get("type") == value if op == "==" else str(r.get("type")).lower() == value.lower())]
+
+
 class State:
     """The state file, re-read whenever it changes, plus what the server keeps in memory."""
 
@@ -458,11 +468,9 @@ class ExtensionRoutes:
             raise ValueError("Table '%s' could not be found." % stages[0])
         projected = None
         for stage in stages[1:]:
-            match = re.fullmatch(r"where\s+type\s*(=~|==)\s*'([^']*)'", stage, re.I)
-            if match:
-                op, value = match.groups()
-                rows = [r for r in rows if (r.get("type") == value if op == "==" else
-                                            str(r.get("type")).lower() == value.lower())]
+            filtered = _where_type(stage, rows)
+            if filtered is not None:
+                rows = filtered
                 continue
             if stage.lower().startswith("project "):
                 columns = []
@@ -986,11 +994,9 @@ class Handler(ExtensionRoutes, http.server.BaseHTTPRequestHandler):
         projected = None
         for stage in stages[1:]:
             low = stage.lower()
-            match = re.fullmatch(r"where\s+type\s*(=~|==)\s*'([^']*)'", stage, re.I)
-            if match:
-                op, value = match.groups()
-                rows = [r for r in rows if (r.get("type") == value if op == "==" else
-                                            str(r.get("type")).lower() == value.lower())]
+            filtered = _where_type(stage, rows)
+            if filtered is not None:
+                rows = filtered
                 continue
             if low.startswith("project "):
                 # column, or alias = column.path (KQL: project status = properties.status)
