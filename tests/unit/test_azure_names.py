@@ -10,6 +10,7 @@ is resolved by Ansible's own InventoryManager as ``ansible-playbook --limit`` wo
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
+from ansible.errors import AnsibleError
 from ansible.inventory.data import InventoryData
 from ansible.inventory.manager import InventoryManager
 from ansible.parsing.dataloader import DataLoader
@@ -142,7 +143,13 @@ def test_property_inventory_audit_and_drift_agree_and_never_reach_another_machin
         limit = event["meta"]["hosts"]
         assert not set(limit) & PATTERN_CHARS - {"~"} and limit[0] not in "~!&@"
         manager.clear_pattern_cache()
-        reached = [h.name for h in manager.get_hosts(pattern=limit)]
+        try:
+            reached = [h.name for h in manager.get_hosts(pattern=limit)]
+        except AnsibleError as exc:
+            # HOST_PATTERN_MISMATCH=error (as under ansible-test): a limit matching no host reaches none
+            if "Could not match supplied host pattern" not in str(exc):
+                raise
+            reached = []
         guard = len(reached) == 1 and str(hosts[reached[0]].vars["arc_resource_id"]).lower() \
             == event["arc_drift"]["resource_id"].lower()
         rid = event["arc_drift"]["resource_id"].lower()
