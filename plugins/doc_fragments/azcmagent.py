@@ -51,6 +51,9 @@ attributes:
     # Where a module that runs on the controller only runs (it documents its own action attribute).
     CONTROLLER_ATTRIBUTES = r"""
 attributes:
+  action:
+    support: full
+    description: Implemented as an action plugin that runs on the controller; no host is contacted.
   platform:
     support: full
     description: Runs on the controller.

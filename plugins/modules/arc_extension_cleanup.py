@@ -58,9 +58,6 @@ extends_documentation_fragment:
   - arcguard.azcmagent.azure.filters
   - arcguard.azcmagent.azcmagent.controller_attributes
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller and calls Azure; it does not touch any host.
   check_mode:
     support: full
     description: Reads and classifies, sends no C(DELETE), and returns RV(would_delete).

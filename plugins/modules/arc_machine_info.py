@@ -35,9 +35,6 @@ extends_documentation_fragment:
   - arcguard.azcmagent.azcmagent.controller_attributes
   - arcguard.azcmagent.azcmagent.read_only_attributes
 attributes:
-  action:
-    support: full
-    description: Implemented as an action plugin that runs on the controller and queries Azure; it does not touch any host.
   check_mode:
     support: full
     description: Only reads.

@@ -102,9 +102,6 @@ extends_documentation_fragment:
   - arcguard.azcmagent.azcmagent.controller_attributes
   - arcguard.azcmagent.azcmagent.read_only_attributes
 attributes:
-  action:
-    support: full
-    description: An action plugin; it writes the reports on the controller.
   check_mode:
     support: full
     description: Writes the reports in check mode too; it changes nothing on the hosts.
