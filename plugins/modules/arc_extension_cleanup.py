@@ -110,19 +110,19 @@ deleted:
       description: The extension resource's ID.
       type: str
     name:
-      description: The extension resource's name.
+      description: The name of the deleted extension resource (its last resource ID segment).
       type: str
     extension:
-      description: C(Publisher/Type).
+      description: The extension it held, as C(Publisher/Type), the form the agent's lists use.
       type: str
     publisher:
-      description: Publisher.
+      description: The extension's publisher alone, as Azure listed it.
       type: str
     type:
-      description: Type.
+      description: The extension's type alone, as Azure listed it.
       type: str
     version:
-      description: Version as Azure reports it.
+      description: The extension version Azure reported before the deletion.
       type: str
     provisioning_state:
       description: Provisioning state when it was listed.
